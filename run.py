@@ -1,0 +1,61 @@
+"""ser_jax entry point: the only file that defines flags or reads the environment.
+
+    python run.py --config configs/sac.py --workdir workdir/sac --mode=describe
+    python run.py --config configs/sac.py --config.data.corpus=manifest \
+        --config.data.manifest=my_corpus.csv --mode=describe
+
+Environment: SER_JAX_DATA names a folder holding `emodb/` and/or
+`IEMOCAP_full_release/`, used when --config.data.root is not given; SER_JAX_CACHE
+overrides the cache folder (default ~/.cache/ser_jax).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from ser_jax.errors import SerJaxError
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Folder for this run's outputs.")
+_MODE = flags.DEFINE_enum("mode", "describe", ["describe"],
+                          "describe: report corpus, folds and feature cache (building them if needed).")
+flags.mark_flags_as_required(["config"])
+
+_CORPUS_FOLDERS = {"emodb": "emodb", "iemocap": "IEMOCAP_full_release"}
+
+
+def resolve_paths(config, environ) -> None:
+    """Fills data.root and cache_dir from the environment where the config leaves them empty."""
+    with config.unlocked():
+        data_root = environ.get("SER_JAX_DATA", "")
+        if not config.data.root and data_root and config.data.corpus in _CORPUS_FOLDERS:
+            candidate = Path(data_root).expanduser() / _CORPUS_FOLDERS[config.data.corpus]
+            if candidate.is_dir():
+                config.data.root = str(candidate)
+        if not config.cache_dir:
+            config.cache_dir = environ.get("SER_JAX_CACHE") or str(Path.home() / ".cache" / "ser_jax")
+
+
+def main(argv) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)  # TFDS logs every shard it writes at INFO
+    config = _CONFIG.value
+    resolve_paths(config, os.environ)
+    from ser_jax import describe  # after flag parsing: keeps --help fast
+
+    try:
+        describe.describe(config, workdir=_WORKDIR.value)
+    except SerJaxError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,100 @@
+"""Any corpus described by a CSV manifest: `path,label,speaker[,session]`.
+
+Lets a user bring RAVDESS, CREMA-D or their own recordings without writing a builder.
+Relative paths are resolved against the CSV's folder; the classes are the sorted labels
+found in the manifest unless a list is given.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ser_jax.corpora import base
+from ser_jax.errors import SerJaxError
+
+REQUIRED_COLUMNS = ("path", "label", "speaker")
+
+
+class ManifestError(SerJaxError):
+    """The manifest file itself is missing or malformed."""
+
+
+def read_manifest(csv_path) -> list[dict]:
+    """Rows of the manifest as dicts with keys path, label, speaker, session, line.
+
+    Raises:
+      ManifestError: the file is missing or lacks a required column.
+    """
+    csv_path = Path(csv_path).expanduser()
+    if not csv_path.is_file():
+        raise ManifestError(f"manifest {csv_path} does not exist: pass "
+                            "--config.data.manifest=FILE.csv with columns path,label,speaker[,session]")
+    with csv_path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise ManifestError(f"manifest {csv_path} lacks column(s) {', '.join(missing)}: its first "
+                                "line must name the columns path,label,speaker[,session]")
+        reader.fieldnames = header
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            rows.append({k: (row.get(k) or "").strip() for k in (*REQUIRED_COLUMNS, "session")}
+                        | {"line": line})
+    return rows
+
+
+def manifest_classes(rows) -> tuple[str, ...]:
+    """Sorted distinct non-empty labels of the manifest rows."""
+    return tuple(sorted({r["label"] for r in rows if r["label"]}))
+
+
+class Manifest(base.SpeechCorpusBuilder, skip_registration=True):
+    """A CSV-described corpus.
+
+    Args (keyword):
+      manifest: the CSV file.
+      classes: class names in index order; empty → the sorted labels of the manifest.
+      **kwargs: see `base.SpeechCorpusBuilder`.
+    """
+
+    name = "manifest"
+    DESCRIPTION = "A corpus described by a CSV manifest (path,label,speaker[,session])."
+
+    def __init__(self, *, manifest, classes=(), **kwargs):
+        self.manifest_path = Path(manifest).expanduser().resolve()
+        self.rows = read_manifest(self.manifest_path)
+        self._classes = tuple(classes) or manifest_classes(self.rows)
+        if not self._classes:
+            raise ManifestError(f"manifest {self.manifest_path} has no labelled row")
+        super().__init__(**kwargs)
+
+    @property
+    def classes(self):
+        return self._classes
+
+    def list_utterances(self, dl_manager) -> base.Listing:
+        del dl_manager  # everything is local
+        seen = set()
+        for row in self.rows:
+            where = f"{self.manifest_path}:{row['line']}"
+            if not (row["path"] and row["label"] and row["speaker"]):
+                yield base.Skip(where, "unparsable_row", "path, label and speaker must all be non-empty")
+                continue
+            path = Path(row["path"]).expanduser()
+            path = path if path.is_absolute() else self.manifest_path.parent / path
+            if row["label"] not in self._classes:
+                yield base.Skip(where, "excluded_label",
+                                f"label {row['label']!r} is not one of {', '.join(self._classes)}")
+                continue
+            if not path.is_file():
+                yield base.Skip(str(path), "missing_audio", f"listed at {where} but does not exist")
+                continue
+            utt_id = str(path.resolve())
+            if utt_id in seen:
+                yield base.Skip(where, "duplicate", f"{path} is listed more than once")
+                continue
+            seen.add(utt_id)
+            yield base.Utterance(path=str(path), utt_id=utt_id, label=row["label"],
+                                 raw_label=row["label"], speaker=row["speaker"], session=row["session"])

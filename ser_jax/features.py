@@ -1,0 +1,196 @@
+"""Pure waveform → feature functions (librosa), one preset per seed. No I/O.
+
+Every feature array is time-major: float32 [frames, bins]. A fixed-length preset gives
+the same frame count for every utterance; a variable-length one gives
+`num_frames(num_samples, params)` frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import librosa
+import ml_collections
+import numpy as np
+
+from ser_jax.errors import SerJaxError
+
+KINDS = ("logmel", "mfcc", "stft")
+LOGS = ("db", "ln")
+PADS = ("zero", "last_frame")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureParams:
+    """Everything that determines a feature array (and so the feature-cache key).
+
+    Attributes:
+      name: preset it came from (informational).
+      kind: `logmel`, `mfcc` or `stft` (log-magnitude STFT).
+      sample_rate: Hz; must equal the corpus rate (16000).
+      n_fft: FFT size; `stft` gives n_fft // 2 + 1 bins.
+      win_length: analysis window in samples (<= n_fft).
+      hop_length: frame shift in samples.
+      window: librosa window name (`hann`, `hamming` ...).
+      n_mels: mel bands (logmel, and the mel stage of mfcc).
+      n_mfcc: cepstral coefficients (mfcc).
+      log: `db` (10·log10 power, floor `log_floor`) or `ln` (natural log of magnitude + `log_floor`).
+      log_floor: amin of the dB conversion / epsilon of the natural log.
+      crop_seconds: fixed-length input: crop to this many seconds; 0 → variable length.
+      pad: how a short utterance reaches the fixed length: `zero` pads the waveform
+        (Tripathi et al.), `last_frame` repeats the last frame (Lian et al.).
+      fixed_frames: frames of a fixed-length input; 0 → 1 + crop samples // hop.
+    """
+
+    name: str = "custom"
+    kind: str = "logmel"
+    sample_rate: int = 16000
+    n_fft: int = 2048
+    win_length: int = 2048
+    hop_length: int = 512
+    window: str = "hann"
+    n_mels: int = 128
+    n_mfcc: int = 40
+    log: str = "db"
+    log_floor: float = 1e-10
+    crop_seconds: float = 6.0
+    pad: str = "zero"
+    fixed_frames: int = 0
+
+    def __post_init__(self):
+        problems = []
+        if self.kind not in KINDS:
+            problems.append(f"kind {self.kind!r} is not one of {KINDS}")
+        if self.log not in LOGS:
+            problems.append(f"log {self.log!r} is not one of {LOGS}")
+        if self.pad not in PADS:
+            problems.append(f"pad {self.pad!r} is not one of {PADS}")
+        if not 0 < self.win_length <= self.n_fft:
+            problems.append(f"win_length {self.win_length} must be in (0, n_fft={self.n_fft}]")
+        if self.hop_length <= 0 or self.crop_seconds < 0 or self.fixed_frames < 0:
+            problems.append("hop_length must be > 0; crop_seconds and fixed_frames >= 0")
+        if problems:
+            raise SerJaxError("bad --config.features: " + "; ".join(problems))
+
+    @property
+    def fixed_length(self) -> bool:
+        return self.crop_seconds > 0
+
+    @property
+    def num_bins(self) -> int:
+        return {"logmel": self.n_mels, "mfcc": self.n_mfcc, "stft": self.n_fft // 2 + 1}[self.kind]
+
+    @property
+    def crop_samples(self) -> int:
+        return int(round(self.crop_seconds * self.sample_rate))
+
+    @classmethod
+    def from_config(cls, cfg) -> "FeatureParams":
+        """From `config.features` (a ConfigDict with exactly these fields)."""
+        return cls(**{f.name: cfg[f.name] for f in dataclasses.fields(cls)})
+
+    def to_config(self) -> ml_collections.ConfigDict:
+        return ml_collections.ConfigDict(dataclasses.asdict(self))
+
+
+_TRIPATHI = dict(sample_rate=16000, n_fft=2048, win_length=2048, hop_length=512, window="hann",
+                 n_mels=128, n_mfcc=40, log="db", crop_seconds=6.0, pad="zero")
+_DAI = dict(sample_rate=16000, n_fft=1024, win_length=640, hop_length=160, window="hamming",
+            n_mels=128, log="db", crop_seconds=0.0)
+
+PRESETS = {
+    # 000 Tripathi et al.: 16 kHz, Hann 2048 = FFT 2048, hop 512, 128 mels / 40 MFCC, 6 s zero-padded.
+    "tripathi_mel": FeatureParams(name="tripathi_mel", kind="logmel", **_TRIPATHI),
+    "tripathi_mfcc": FeatureParams(name="tripathi_mfcc", kind="mfcc", **_TRIPATHI),
+    # 001 Dai et al.: Hamming 40 ms, shift 10 ms, DFT 1024, 128 mels or STFT, variable length.
+    "dai_mel": FeatureParams(name="dai_mel", kind="logmel", **_DAI),
+    "dai_stft": FeatureParams(name="dai_stft", kind="stft", **_DAI),
+    # 002 Lian et al.: Hamming 20 ms, half overlap, 512-point FFT → 257 bins × 400 frames for 4 s,
+    # longer cut, shorter padded with the last frame, natural log.
+    "lian_stft": FeatureParams(name="lian_stft", kind="stft", sample_rate=16000, n_fft=512,
+                               win_length=320, hop_length=160, window="hamming", log="ln",
+                               log_floor=1e-6, crop_seconds=4.0, pad="last_frame", fixed_frames=400),
+}
+
+
+def preset(name: str) -> ml_collections.ConfigDict:
+    """A preset as a config block (`config.features = features.preset("dai_mel")`)."""
+    if name not in PRESETS:
+        raise SerJaxError(f"unknown feature preset {name!r}: choose from {sorted(PRESETS)}")
+    return PRESETS[name].to_config()
+
+
+def num_frames(num_samples: int, p: FeatureParams) -> int:
+    """Frames `extract` returns for a waveform of `num_samples` samples."""
+    if p.fixed_length:
+        return p.fixed_frames or 1 + p.crop_samples // p.hop_length
+    return 1 + int(num_samples) // p.hop_length  # librosa's centred framing
+
+
+def fit_waveform(y: np.ndarray, p: FeatureParams) -> np.ndarray:
+    """Crops a fixed-length input to `crop_seconds`, zero-padding it when `pad == 'zero'`."""
+    if not p.fixed_length:
+        return y
+    y = y[:p.crop_samples]
+    if p.pad == "zero" and y.shape[0] < p.crop_samples:
+        y = np.pad(y, (0, p.crop_samples - y.shape[0]))
+    return y
+
+
+def fit_frames(feats: np.ndarray, frames: int) -> np.ndarray:
+    """Crops [T, F] to `frames` rows, or repeats the last row up to that many."""
+    if feats.shape[0] >= frames:
+        return feats[:frames]
+    return np.concatenate([feats, np.repeat(feats[-1:], frames - feats.shape[0], axis=0)])
+
+
+def extract(y: np.ndarray, p: FeatureParams) -> np.ndarray:
+    """Features of one waveform.
+
+    Args:
+      y: float32 [num_samples] mono waveform at `p.sample_rate`.
+      p: feature parameters.
+
+    Returns:
+      float32 [num_frames(len(y), p), p.num_bins].
+    """
+    y = fit_waveform(np.asarray(y, np.float32), p)
+    stft = dict(n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length, window=p.window)
+    if p.kind == "stft":
+        mag = np.abs(librosa.stft(y, **stft))
+        out = (librosa.amplitude_to_db(mag, ref=1.0, amin=p.log_floor, top_db=None)
+               if p.log == "db" else np.log(mag + p.log_floor))
+    else:
+        power = np.abs(librosa.stft(y, **stft)) ** 2
+        mel = librosa.feature.melspectrogram(S=power, sr=p.sample_rate, n_mels=p.n_mels)
+        log_mel = (librosa.power_to_db(mel, ref=1.0, amin=p.log_floor, top_db=None)
+                   if p.log == "db" else np.log(mel + p.log_floor))
+        out = log_mel if p.kind == "logmel" else librosa.feature.mfcc(S=log_mel, n_mfcc=p.n_mfcc)
+    out = np.ascontiguousarray(out.T, dtype=np.float32)
+    if p.fixed_length:
+        out = fit_frames(out, num_frames(0, p))
+    return out
+
+
+def minmax_stats(feats: np.ndarray, lengths: np.ndarray | None = None) -> tuple[float, float]:
+    """Global min and max over the valid frames of the training utterances.
+
+    Args:
+      feats: [N, T, F] padded features of the training fold only (or any [..., F] array).
+      lengths: int [N] valid frames per utterance; None → all frames are valid.
+
+    Returns:
+      (lo, hi) to pass to `minmax_scale`.
+    """
+    feats = np.asarray(feats)
+    if lengths is None:
+        return float(feats.min()), float(feats.max())
+    valid = np.arange(feats.shape[1])[None, :] < np.asarray(lengths)[:, None]
+    values = feats[valid]
+    return float(values.min()), float(values.max())
+
+
+def minmax_scale(feats: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Maps [lo, hi] → [0, 1], clipping values outside (test data beyond the train range)."""
+    scale = 1.0 / max(hi - lo, np.finfo(np.float32).tiny)
+    return np.clip((np.asarray(feats, np.float32) - lo) * scale, 0.0, 1.0)

@@ -1,0 +1,169 @@
+"""Evaluation protocols: train / validation / test indices per fold.
+
+Every fold is checked when it is made (not only in tests): the three parts are
+non-empty and disjoint, and a protocol that claims speaker independence shares no
+speaker between them. Model selection uses `val` only; `test` is touched once.
+
+| name | used by | folds |
+|---|---|---|
+| `loso` | EmoDB | one per speaker: test = that speaker, val = the next speaker(s), train = the rest |
+| `loso_session` | Tripathi et al. (000) on IEMOCAP | held-out session's speakers split into val and test; `both_directions` tests each speaker once |
+| `fixed_sessions` | Lian et al. (002) | train sessions 1–3, val 4, test 5 |
+| `stratified_kfold` | Dai et al. (001) | k stratified folds; held-out fold halved into val (dev) and test; not speaker independent |
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from ser_jax.errors import SerJaxError
+
+PROTOCOLS = ("loso", "loso_session", "fixed_sessions", "stratified_kfold")
+
+
+class ProtocolError(SerJaxError):
+    """A fold violates the protocol's guarantees, or the corpus cannot support it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Fold:
+    """Index arrays (into the corpus) of one fold.
+
+    Attributes:
+      name: e.g. `test=03 val=08`.
+      train, val, test: int64 index arrays, sorted, pairwise disjoint.
+      speaker_independent: whether the three parts share no speaker.
+    """
+
+    name: str
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    speaker_independent: bool
+
+
+def checked(fold: Fold, speakers: np.ndarray) -> Fold:
+    """Returns `fold` after verifying its guarantees.
+
+    Raises:
+      ProtocolError: an empty part, an index in two parts, or (when the fold claims
+        speaker independence) a speaker in two parts.
+    """
+    parts = {"train": fold.train, "val": fold.val, "test": fold.test}
+    for name, idx in parts.items():
+        if idx.size == 0:
+            raise ProtocolError(f"fold {fold.name}: {name} is empty")
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        shared = np.intersect1d(parts[a], parts[b])
+        if shared.size:
+            raise ProtocolError(f"fold {fold.name}: {shared.size} utterances in both {a} and {b}")
+        if fold.speaker_independent:
+            both = np.intersect1d(speakers[parts[a]], speakers[parts[b]])
+            if both.size:
+                raise ProtocolError(f"fold {fold.name}: speaker(s) {list(both)} in both {a} and {b}")
+    return fold
+
+
+def _fold(name, speakers, train_mask, val_mask, test_mask, independent=True) -> Fold:
+    idx = lambda m: np.flatnonzero(m).astype(np.int64)  # noqa: E731
+    return checked(Fold(name, idx(train_mask), idx(val_mask), idx(test_mask), independent), speakers)
+
+
+def leave_one_speaker_out(speakers, *, val_speakers: int = 1) -> list[Fold]:
+    """One fold per speaker; validation = the next `val_speakers` speakers (cyclic order).
+
+    Args:
+      speakers: str [N] speaker of each utterance.
+      val_speakers: speakers held out for model selection in each fold.
+    """
+    speakers = np.asarray(speakers)
+    ids = sorted(set(speakers.tolist()))
+    if len(ids) < val_speakers + 2:
+        raise ProtocolError(f"leave-one-speaker-out needs at least {val_speakers + 2} speakers, "
+                            f"the corpus has {len(ids)}")
+    folds = []
+    for k, test in enumerate(ids):
+        val = [ids[(k + j) % len(ids)] for j in range(1, val_speakers + 1)]
+        test_mask, val_mask = speakers == test, np.isin(speakers, val)
+        folds.append(_fold(f"test={test} val={','.join(val)}", speakers,
+                           ~(test_mask | val_mask), val_mask, test_mask))
+    return folds
+
+
+def leave_one_session_out(sessions, speakers, *, both_directions: bool = True) -> list[Fold]:
+    """Train on the other sessions; the held-out session's speakers become val and test.
+
+    Args:
+      sessions, speakers: str [N].
+      both_directions: make a fold for each speaker of the session as test (the other(s)
+        as validation), so every utterance is tested once; False gives one fold per
+        session with its first speaker (sorted) as test, as in Tripathi et al.'s 5 folds.
+    """
+    sessions, speakers = np.asarray(sessions), np.asarray(speakers)
+    ids = sorted(set(sessions.tolist()))
+    if len(ids) < 2 or "" in ids:
+        raise ProtocolError("leave-one-session-out needs a session for every utterance and at "
+                            f"least 2 sessions; found {ids}")
+    folds = []
+    for session in ids:
+        in_session = sessions == session
+        members = sorted(set(speakers[in_session].tolist()))
+        if len(members) < 2:
+            raise ProtocolError(f"session {session} has {len(members)} speaker(s); splitting it into "
+                                "validation and test needs 2")
+        for test in members if both_directions else members[:1]:
+            test_mask = speakers == test
+            folds.append(_fold(f"test={test} val={session}-rest", speakers,
+                               ~in_session, in_session & ~test_mask, test_mask))
+    return folds
+
+
+def fixed_sessions(sessions, speakers, *, train, val, test) -> list[Fold]:
+    """A single fold from named sessions (Lian et al.: Ses01–03 / Ses04 / Ses05)."""
+    sessions, speakers = np.asarray(sessions), np.asarray(speakers)
+    present = set(sessions.tolist())
+    missing = sorted((set(train) | set(val) | set(test)) - present)
+    if missing:
+        raise ProtocolError(f"sessions {missing} are not in the corpus (it has {sorted(present)})")
+    return [_fold(f"train={'+'.join(train)} val={'+'.join(val)} test={'+'.join(test)}", speakers,
+                  np.isin(sessions, train), np.isin(sessions, val), np.isin(sessions, test))]
+
+
+def stratified_kfold(labels, speakers, *, k: int = 5, seed: int = 0) -> list[Fold]:
+    """Dai et al.: k stratified random folds; the held-out one halved into dev and test.
+
+    Not speaker independent (the seed's protocol is not): folds say so.
+    """
+    labels, speakers = np.asarray(labels), np.asarray(speakers)
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    folds = []
+    for i, (train, held) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        dev, test = train_test_split(held, test_size=0.5, stratify=labels[held], random_state=seed + i)
+        masks = [np.isin(np.arange(len(labels)), part) for part in (train, dev, test)]
+        folds.append(_fold(f"fold {i + 1}/{k}", speakers, *masks, independent=False))
+    return folds
+
+
+def make_folds(protocol, corpus) -> list[Fold]:
+    """The folds `config.protocol` asks for, over `corpus`.
+
+    Args:
+      protocol: `config.protocol` (name, val_speakers, both_directions, train_sessions,
+        val_sessions, test_sessions, folds, seed).
+      corpus: a `ser_jax.corpora.Corpus`.
+    """
+    name = protocol.name
+    if name == "loso":
+        return leave_one_speaker_out(corpus.speakers, val_speakers=protocol.val_speakers)
+    if name == "loso_session":
+        return leave_one_session_out(corpus.sessions, corpus.speakers,
+                                     both_directions=protocol.both_directions)
+    if name == "fixed_sessions":
+        return fixed_sessions(corpus.sessions, corpus.speakers, train=tuple(protocol.train_sessions),
+                              val=tuple(protocol.val_sessions), test=tuple(protocol.test_sessions))
+    if name == "stratified_kfold":
+        return stratified_kfold(corpus.labels, corpus.speakers, k=protocol.folds, seed=protocol.seed)
+    raise ProtocolError(f"unknown protocol {name!r}: set --config.protocol.name to one of {PROTOCOLS}")

@@ -36,6 +36,8 @@ class FeatureParams:
       n_mfcc: cepstral coefficients (mfcc).
       log: `db` (10·log10 power, floor `log_floor`) or `ln` (natural log of magnitude + `log_floor`).
       log_floor: amin of the dB conversion / epsilon of the natural log.
+      top_db: `db` only: floor each utterance at (its max − top_db) dB, as librosa's
+        defaults do (80 for mfcc); 0 → no floor.
       crop_seconds: fixed-length input: crop to this many seconds; 0 → variable length.
       pad: how a short utterance reaches the fixed length: `zero` pads the waveform
         (Tripathi et al.), `last_frame` repeats the last frame (Lian et al.).
@@ -53,6 +55,7 @@ class FeatureParams:
     n_mfcc: int = 40
     log: str = "db"
     log_floor: float = 1e-10
+    top_db: float = 0.0
     crop_seconds: float = 6.0
     pad: str = "zero"
     fixed_frames: int = 0
@@ -94,12 +97,13 @@ class FeatureParams:
 
 
 _TRIPATHI = dict(sample_rate=16000, n_fft=2048, win_length=2048, hop_length=512, window="hann",
-                 n_mels=128, n_mfcc=40, log="db", crop_seconds=6.0, pad="zero")
+                 n_mels=128, n_mfcc=40, log="db", top_db=80.0, crop_seconds=6.0, pad="zero")
 _DAI = dict(sample_rate=16000, n_fft=1024, win_length=640, hop_length=160, window="hamming",
             n_mels=128, log="db", crop_seconds=0.0)
 
 PRESETS = {
-    # 000 Tripathi et al.: 16 kHz, Hann 2048 = FFT 2048, hop 512, 128 mels / 40 MFCC, 6 s zero-padded.
+    # 000 Tripathi et al.: 16 kHz, Hann 2048 = FFT 2048, hop 512, 128 mels / 40 MFCC, 6 s zero-padded;
+    # librosa's dB defaults (top_db 80), which the seed's librosa pipeline used.
     "tripathi_mel": FeatureParams(name="tripathi_mel", kind="logmel", **_TRIPATHI),
     "tripathi_mfcc": FeatureParams(name="tripathi_mfcc", kind="mfcc", **_TRIPATHI),
     # 001 Dai et al.: Hamming 40 ms, shift 10 ms, DFT 1024, 128 mels or STFT, variable length.
@@ -155,15 +159,16 @@ def extract(y: np.ndarray, p: FeatureParams) -> np.ndarray:
       float32 [num_frames(len(y), p), p.num_bins].
     """
     y = fit_waveform(np.asarray(y, np.float32), p)
+    db = dict(ref=1.0, amin=p.log_floor, top_db=p.top_db or None)
     stft = dict(n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length, window=p.window)
     if p.kind == "stft":
         mag = np.abs(librosa.stft(y, **stft))
-        out = (librosa.amplitude_to_db(mag, ref=1.0, amin=p.log_floor, top_db=None)
+        out = (librosa.amplitude_to_db(mag, **db)
                if p.log == "db" else np.log(mag + p.log_floor))
     else:
         power = np.abs(librosa.stft(y, **stft)) ** 2
         mel = librosa.feature.melspectrogram(S=power, sr=p.sample_rate, n_mels=p.n_mels)
-        log_mel = (librosa.power_to_db(mel, ref=1.0, amin=p.log_floor, top_db=None)
+        log_mel = (librosa.power_to_db(mel, **db)
                    if p.log == "db" else np.log(mel + p.log_floor))
         out = log_mel if p.kind == "logmel" else librosa.feature.mfcc(S=log_mel, n_mfcc=p.n_mfcc)
     out = np.ascontiguousarray(out.T, dtype=np.float32)

@@ -63,7 +63,7 @@ def checked(fold: Fold, speakers: np.ndarray) -> Fold:
         if fold.speaker_independent:
             both = np.intersect1d(speakers[parts[a]], speakers[parts[b]])
             if both.size:
-                raise ProtocolError(f"fold {fold.name}: speaker(s) {list(both)} in both {a} and {b}")
+                raise ProtocolError(f"fold {fold.name}: speaker(s) {both.tolist()} in both {a} and {b}")
     return fold
 
 

@@ -1,0 +1,102 @@
+"""Feature functions against direct librosa calls, preset shapes, train-only scaling."""
+
+import dataclasses
+
+import librosa
+import numpy as np
+import pytest
+
+from audio_files import tone
+from ser_jax import features
+from ser_jax.errors import SerJaxError
+
+P = features.PRESETS
+
+
+@pytest.fixture(scope="module")
+def speech(emodb):
+    return emodb.waveform(0)  # a real 2 s EmoDB utterance at 16 kHz
+
+
+def test_logmel_equals_librosa(speech):
+    y = np.pad(speech, (0, 96000 - speech.size))
+    mel = librosa.feature.melspectrogram(y=y, sr=16000, n_fft=2048, hop_length=512, win_length=2048,
+                                         window="hann", n_mels=128, power=2.0)
+    expected = librosa.power_to_db(mel).T  # librosa's defaults: ref 1, amin 1e-10, top_db 80
+    np.testing.assert_allclose(features.extract(speech, P["tripathi_mel"]), expected, rtol=1e-5, atol=1e-3)
+
+
+def test_mfcc_equals_librosa(speech):
+    y = np.pad(speech, (0, 96000 - speech.size))
+    expected = librosa.feature.mfcc(y=y, sr=16000, n_mfcc=40, n_fft=2048, hop_length=512,
+                                    window="hann", n_mels=128).T
+    np.testing.assert_allclose(features.extract(speech, P["tripathi_mfcc"]), expected, rtol=1e-4, atol=1e-2)
+
+
+def test_stft_db_equals_librosa(speech):
+    mag = np.abs(librosa.stft(speech, n_fft=1024, hop_length=160, win_length=640, window="hamming"))
+    expected = librosa.amplitude_to_db(mag, ref=1.0, amin=1e-10, top_db=None).T
+    np.testing.assert_allclose(features.extract(speech, P["dai_stft"]), expected, rtol=1e-5, atol=1e-3)
+
+
+def test_stft_ln_equals_numpy_log_of_librosa(speech):
+    y = speech[:64000]
+    mag = np.abs(librosa.stft(y, n_fft=512, hop_length=160, win_length=320, window="hamming"))
+    expected = np.log(mag + 1e-6).T
+    out = features.extract(speech, P["lian_stft"])
+    np.testing.assert_allclose(out[:expected.shape[0]], expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("name, seconds, shape", [
+    ("tripathi_mel", 2.0, (188, 128)), ("tripathi_mel", 9.0, (188, 128)),
+    ("tripathi_mfcc", 2.0, (188, 40)), ("tripathi_mfcc", 6.0, (188, 40)),
+    ("lian_stft", 4.0, (400, 257)), ("lian_stft", 1.5, (400, 257)), ("lian_stft", 7.0, (400, 257)),
+    ("dai_mel", 2.0, (201, 128)), ("dai_stft", 3.3, (1 + 52800 // 160, 513)),
+])
+def test_preset_shapes(name, seconds, shape):
+    y = tone(seconds, 16000)
+    out = features.extract(y, P[name])
+    assert out.shape == shape and out.dtype == np.float32
+    assert features.num_frames(y.size, P[name]) == shape[0]
+
+
+def test_lian_short_clip_is_padded_with_its_last_frame():
+    out = features.extract(tone(1.0, 16000), P["lian_stft"])
+    natural = 1 + 16000 // 160
+    assert np.all(out[natural:] == out[natural - 1])
+    assert not np.allclose(out[natural - 1], out[natural - 2])
+
+
+def test_tripathi_short_clip_is_zero_padded_waveform():
+    out = features.extract(tone(1.0, 16000), P["tripathi_mel"])
+    assert np.allclose(out[-50:], out.max() - 80.0)  # zero-padded tail sits on the top_db floor
+
+
+def test_minmax_uses_training_statistics_only():
+    rng = np.random.default_rng(0)
+    train, test = rng.normal(0, 1, (20, 30, 8)), rng.normal(5, 1, (5, 30, 8))
+    lo, hi = features.minmax_stats(train)
+    assert (lo, hi) == (train.min(), train.max())
+    scaled = features.minmax_scale(train, lo, hi)
+    assert scaled.min() == 0.0 and scaled.max() == pytest.approx(1.0)
+    assert features.minmax_scale(test, lo, hi).max() == 1.0  # clipped, not rescaled to test range
+
+
+def test_minmax_ignores_padding_frames():
+    x = np.zeros((2, 4, 3), np.float32)
+    x[0, :2], x[1, :3] = 5.0, -1.0
+    x[0, 2:] = 100.0  # padding beyond length 2
+    assert features.minmax_stats(x, np.array([2, 3])) == (-1.0, 5.0)
+
+
+def test_bad_parameters_are_named():
+    with pytest.raises(SerJaxError, match="kind 'cqt'"):
+        dataclasses.replace(P["dai_mel"], kind="cqt")
+    with pytest.raises(SerJaxError, match="win_length 4096"):
+        dataclasses.replace(P["dai_mel"], win_length=4096)
+    with pytest.raises(SerJaxError, match="unknown feature preset"):
+        features.preset("nope")
+
+
+def test_config_round_trip():
+    assert features.FeatureParams.from_config(features.preset("lian_stft")) == P["lian_stft"]

@@ -1,0 +1,66 @@
+"""run.py end to end, as a user runs it (a real subprocess on the real EmoDB copy)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args, env_extra, timeout=300):
+    env = {**os.environ, **env_extra}
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def described(emodb_root, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workdir")
+    env = {"SER_JAX_DATA": str(emodb_root.parent), "SER_JAX_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    result = _run(["--config", "configs/test.py", "--workdir", str(workdir), "--mode=describe"], env)
+    return result, workdir, env
+
+
+def test_describe_prints_corpus_folds_and_cache(described):
+    result, workdir, _ = described
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "corpus emodb: 339 utterances, 10 speakers" in out
+    assert "folds: 10 (speaker independent)" in out and "test=03 val=08" in out
+    assert "excluded_label: 196" in out
+    assert "computed now" in out and "feature cache:" in out
+    summary = json.loads((workdir / "describe.json").read_text())
+    assert summary["per_class"] == {"anger": 127, "happiness": 71, "neutral": 79, "sadness": 62}
+    assert len(summary["folds"]) == 10 and summary["features"]["bins"] == 128
+    assert sum(f["test"] for f in summary["folds"]) == 339
+    assert len(json.loads((workdir / "skipped.json").read_text())) == 196
+
+
+def test_second_describe_reuses_the_cache(described):
+    _, workdir, env = described
+    again = _run(["--config", "configs/test.py", "--workdir", str(workdir)], env)
+    assert again.returncode == 0, again.stderr
+    assert "reused from cache" in again.stdout
+    assert json.loads((workdir / "describe.json").read_text())["features"]["computed_now"] is False
+
+
+def test_overrides_apply_and_misspelt_keys_fail(described):
+    _, _, env = described
+    ok = _run(["--config", "configs/test.py", "--config.protocol.val_speakers=2",
+               "--config.features.n_mels=40"], env)
+    assert ok.returncode == 0, ok.stderr
+    assert "test=03 val=08,09" in ok.stdout and "× 40 bins" in ok.stdout
+    bad = _run(["--config", "configs/test.py", "--config.features.n_mel=40"], env)
+    assert bad.returncode != 0 and "n_mel" in bad.stderr
+
+
+def test_user_errors_are_one_message_without_traceback(described, tmp_path):
+    _, _, env = described
+    result = _run(["--config", "configs/test.py", f"--config.data.root={tmp_path / 'missing'}"], env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: EmoDB folder") and "--config.data.root" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,185 @@
+"""Flax linen modules of the three methods. Each returns `(logits, aux)`, aux["embedding"].
+
+Inputs are time-major features [B, T, F] (see `ser_jax.features`). Sizes the seeds leave
+open are module attributes, set from the config; their defaults and reasons are in the
+experiment configs' docstrings.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+def count_params(params) -> int:
+    """Number of trainable scalars in a parameter tree."""
+    return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))
+
+
+class ParallelCNN(nn.Module):
+    """Tripathi et al. (000): four parallel Conv2D paths → 64-d embedding (+ decoder).
+
+    Each path: Conv (VALID) with `channels` kernels of one size, ReLU, max-pool whose
+    window is half the conv output, so every path yields channels × 2 × 2. The concat
+    feeds two independent branches: FC + BN + ReLU (+ dropout) → embedding → logits, and,
+    when `reconstruct`, FC + BN + ReLU → decoder FCs → sigmoid output of the input shape.
+
+    Attributes:
+      num_classes: C.
+      kernel_sizes: (time, frequency) kernel of each path.
+      channels: kernels per path (200 in the paper).
+      embed_dim: embedding size (64).
+      dropout: dropout rate after the FC layers (paper: tried 0.25–0.75).
+      reconstruct: build the reconstruction branch (A).
+      recon_dim: width of the reconstruction branch's FC + BN layer.
+      decoder_dims: hidden FC layers of the decoder before the sigmoid output layer.
+    """
+
+    num_classes: int
+    kernel_sizes: Sequence[Sequence[int]] = ((4, 6), (6, 8), (8, 10), (10, 12))
+    channels: int = 200
+    embed_dim: int = 64
+    dropout: float = 0.5
+    reconstruct: bool = False
+    recon_dim: int = 64
+    decoder_dims: Sequence[int] = (256,)
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        batch, frames, bins = x.shape
+        h = x[..., None].astype(self.dtype)
+        paths = []
+        for kt, kf in self.kernel_sizes:
+            c = nn.relu(nn.Conv(self.channels, (kt, kf), padding="VALID", dtype=self.dtype)(h))
+            window = (c.shape[1] // 2, c.shape[2] // 2)
+            if min(window) < 1:
+                raise ValueError(f"input {frames}×{bins} is smaller than kernel {kt}×{kf} allows")
+            paths.append(nn.max_pool(c, window, strides=window).reshape(batch, -1))
+        shared = jnp.concatenate(paths, axis=-1)
+
+        def fc_bn_relu(width, name):
+            y = nn.Dense(width, dtype=self.dtype, name=f"{name}_fc")(shared)
+            y = nn.BatchNorm(use_running_average=not train, dtype=self.dtype, name=f"{name}_bn")(y)
+            return nn.relu(y)
+
+        embedding = fc_bn_relu(self.embed_dim, "embed")
+        y = nn.Dropout(self.dropout, deterministic=not train)(embedding)
+        logits = nn.Dense(self.num_classes, dtype=self.dtype, name="logits")(y)
+        aux = {"embedding": embedding.astype(jnp.float32)}
+        if self.reconstruct:
+            r = nn.Dropout(self.dropout, deterministic=not train)(fc_bn_relu(self.recon_dim, "recon"))
+            for i, width in enumerate(self.decoder_dims):
+                r = nn.relu(nn.Dense(width, dtype=self.dtype, name=f"decoder_{i}")(r))
+            r = nn.Dense(frames * bins, dtype=self.dtype, name="decoder_out")(r)
+            aux["reconstruction"] = nn.sigmoid(r.astype(jnp.float32)).reshape(batch, frames, bins)
+        return logits.astype(jnp.float32), aux
+
+
+class ConvGRU(nn.Module):
+    """Dai et al. (001): conv blocks → BiGRU(128) → FC1 (z) → FC2 (logits).
+
+    Each conv block: Conv 3×3 SAME + BN + ReLU + max-pool 2×2. Frames past an
+    utterance's length are zeroed before every conv, and the GRUs stop at the true
+    (pooled) length, so padding never changes the output (in eval mode).
+
+    Attributes:
+      num_classes: C.
+      conv_channels: channels of each conv block (the talk's figure is missing).
+      gru_units: units per direction (128 in the talk).
+      z_dim: size of FC1's output z, on which the center loss acts.
+      dropout: dropout before FC2.
+    """
+
+    num_classes: int
+    conv_channels: Sequence[int] = (32, 64)
+    gru_units: int = 128
+    z_dim: int = 128
+    dropout: float = 0.3
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, lengths, *, train: bool):
+        h = x[..., None].astype(self.dtype)
+        lengths = lengths.astype(jnp.int32)
+        for channels in self.conv_channels:
+            valid = jnp.arange(h.shape[1])[None, :] < lengths[:, None]
+            h = h * valid[:, :, None, None].astype(h.dtype)
+            h = nn.Conv(channels, (3, 3), padding="SAME", dtype=self.dtype)(h)
+            h = nn.relu(nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(h))
+            h = nn.max_pool(h, (2, 2), strides=(2, 2))
+            lengths = jnp.maximum(lengths // 2, 1)
+        seq = h.reshape(h.shape[0], h.shape[1], -1)
+        forward = nn.RNN(nn.GRUCell(self.gru_units, dtype=self.dtype), return_carry=True)
+        backward = nn.RNN(nn.GRUCell(self.gru_units, dtype=self.dtype), return_carry=True,
+                          reverse=True, keep_order=True)
+        (last_fwd, _) = forward(seq, seq_lengths=lengths)
+        (last_bwd, _) = backward(seq, seq_lengths=lengths)
+        state = jnp.concatenate([last_fwd, last_bwd], axis=-1)
+        z = nn.Dense(self.z_dim, dtype=self.dtype, name="fc1")(state)
+        y = nn.Dropout(self.dropout, deterministic=not train)(nn.relu(z))
+        logits = nn.Dense(self.num_classes, dtype=self.dtype, name="fc2")(y)
+        return logits.astype(jnp.float32), {"embedding": z.astype(jnp.float32)}
+
+
+class SattEncoder(nn.Module):
+    """Lian et al. (002) audio encoder: 5 × (Conv + BN + ReLU + max-pool) + FC → 256-d.
+
+    Attributes:
+      conv_channels: channels of the five conv layers (Satt-style; the figure is missing).
+      kernel: conv kernel (time, frequency).
+      embed_dim: output vector size (256 in the paper).
+    """
+
+    conv_channels: Sequence[int] = (16, 32, 32, 64, 64)
+    kernel: Sequence[int] = (3, 3)
+    embed_dim: int = 256
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        h = x[..., None].astype(self.dtype)
+        for channels in self.conv_channels:
+            h = nn.Conv(channels, tuple(self.kernel), padding="SAME", dtype=self.dtype)(h)
+            h = nn.relu(nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(h))
+            h = nn.max_pool(h, (2, 2), strides=(2, 2))
+        return nn.Dense(self.embed_dim, dtype=self.dtype)(h.reshape(h.shape[0], -1))
+
+
+class PairwiseModel(nn.Module):
+    """Lian et al. (002): shared encoder; discriminator concat(512) → FC128 + ReLU → 2.
+
+    `__call__(x1, x2)` gives the pair logits (class 1 = same emotion) with both vectors in
+    aux (`embedding`, `embedding2`). `classify(x)` is the "traditional" end-to-end
+    baseline: the same encoder with an FC + softmax head over the emotion classes.
+
+    Attributes:
+      num_classes: emotion classes, for the baseline head.
+      encoder: the shared audio encoder.
+      hidden: discriminator hidden size (128).
+    """
+
+    num_classes: int
+    encoder: SattEncoder = SattEncoder()
+    hidden: int = 128
+    dtype: jnp.dtype = jnp.float32
+
+    def setup(self):
+        self.disc_hidden = nn.Dense(self.hidden, dtype=self.dtype)
+        self.disc_out = nn.Dense(2, dtype=self.dtype)
+        self.class_head = nn.Dense(self.num_classes, dtype=self.dtype)
+
+    def __call__(self, x1, x2, *, train: bool):
+        both = self.encoder(jnp.concatenate([x1, x2], axis=0), train=train)  # one pass: shared BN
+        e1, e2 = jnp.split(both, 2, axis=0)
+        h = nn.relu(self.disc_hidden(jnp.concatenate([e1, e2], axis=-1)))
+        logits = self.disc_out(h)
+        return logits.astype(jnp.float32), {"embedding": e1.astype(jnp.float32),
+                                            "embedding2": e2.astype(jnp.float32)}
+
+    def classify(self, x, *, train: bool):
+        e = self.encoder(x, train=train)
+        return self.class_head(e).astype(jnp.float32), {"embedding": e.astype(jnp.float32)}

@@ -122,8 +122,7 @@ def _open(path: Path, params, computed: bool) -> FeatureStore:
 def _compute(corpus, params, final: Path, workers: int, progress: bool) -> None:
     records = corpus.records
     n = len(records)
-    all_samples = [int(records[i]["num_samples"]) for i in range(n)] if not params.fixed_length else [0] * n
-    lengths = np.asarray([features.num_frames(s, params) for s in all_samples], np.int64)
+    lengths = np.asarray([features.num_frames(s, params) for s in corpus.record_num_samples], np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"

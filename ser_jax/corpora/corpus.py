@@ -44,6 +44,7 @@ class Corpus:
       data_dir: the TFDS build folder.
       fingerprint: identifies the build (source content + builder options).
       num_records: records in the build (the feature cache covers all of them).
+      record_num_samples: int64 [num_records] samples of every record, kept or not.
       records: random-access sequence of the build's records (TFDS data source).
     """
 
@@ -61,6 +62,7 @@ class Corpus:
     data_dir: str
     fingerprint: str
     num_records: int
+    record_num_samples: np.ndarray
     records: Sequence[Any] = dataclasses.field(repr=False)
 
     def __len__(self) -> int:
@@ -149,7 +151,8 @@ def load_corpus(data, cache_dir) -> Corpus:
         num_samples=columns["num_samples"][keep].astype(np.int64),
         record_index=keep.astype(np.int64), skipped=tuple(skipped),
         adjusted=dict(meta.get("adjusted", {})), data_dir=str(builder.data_dir),
-        fingerprint=builder.ser_jax_fingerprint, num_records=len(records), records=records)
+        fingerprint=builder.ser_jax_fingerprint, num_records=len(records),
+        record_num_samples=columns["num_samples"].astype(np.int64), records=records)
 
 
 _TEXT_COLUMNS = ("speaker", "session", "utt_id", "path")

@@ -1,5 +1,6 @@
 """ser_jax entry point: the only file that defines flags or reads the environment.
 
+    python run.py --config configs/sac.py --workdir workdir/sac            # train + evaluate
     python run.py --config configs/sac.py --workdir workdir/sac --mode=describe
     python run.py --config configs/sac.py --config.data.corpus=manifest \
         --config.data.manifest=my_corpus.csv --mode=describe
@@ -23,8 +24,9 @@ from ser_jax.errors import SerJaxError
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for this run's outputs.")
-_MODE = flags.DEFINE_enum("mode", "describe", ["describe"],
-                          "describe: report corpus, folds and feature cache (building them if needed).")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "describe"],
+                          "train: train and evaluate every fold (resumes if WORKDIR holds a run); "
+                          "describe: report corpus, folds, feature cache and model size.")
 flags.mark_flags_as_required(["config"])
 
 _CORPUS_FOLDERS = {"emodb": "emodb", "iemocap": "IEMOCAP_full_release"}
@@ -48,10 +50,15 @@ def main(argv) -> None:
     logging.set_verbosity(logging.WARNING)  # TFDS logs every shard it writes at INFO
     config = _CONFIG.value
     resolve_paths(config, os.environ)
-    from ser_jax import describe  # after flag parsing: keeps --help fast
+    from ser_jax import describe, train  # after flag parsing: keeps --help fast
 
     try:
-        describe.describe(config, workdir=_WORKDIR.value)
+        if _MODE.value == "describe":
+            describe.describe(config, workdir=_WORKDIR.value)
+        else:
+            if not _WORKDIR.value:
+                raise app.UsageError("--mode=train needs --workdir (where checkpoints and results go)")
+            train.train_and_evaluate(config, _WORKDIR.value)
     except SerJaxError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

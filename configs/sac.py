@@ -1,10 +1,12 @@
-"""Tripathi et al. (000): parallel CNN, softmax + center loss + reconstruction (S+A+C).
+"""Tripathi et al. (000), S+A+C: softmax + λ1·center loss + λ2·reconstruction MSE.
 
-Data: EmoDB, leave-one-speaker-out (IEMOCAP: --config.data.corpus=iemocap
---config.protocol.name=loso_session). Features: 16 kHz, Hann window = FFT 2048, hop 512,
-128 mel bands (or --config.features.kind=mfcc for 40 MFCC), 6 s zero-padded → 188 frames.
+Paper: 4 parallel conv paths of 200 kernels (4×6, 6×8, 8×10, 10×12), 64-d embedding,
+Adadelta, λ1 = 4 (best of 0.001–5), λ2 tuned (not reported: 1.0 here), 6 s inputs of 128
+log-mel bands (--config.features=... or --config.features.kind=mfcc for 40 MFCC).
+Data here: EmoDB, leave-one-speaker-out (IEMOCAP: --config.data.corpus=iemocap
+--config.protocol.name=loso_session).
 
-    python run.py --config configs/sac.py --workdir workdir/sac --mode=describe
+    python run.py --config configs/sac.py --workdir workdir/sac
 """
 
 from configs import base
@@ -12,4 +14,6 @@ from configs import base
 
 def get_config():
     config = base.get_config()
+    config.loss.center_weight = 4.0
+    config.loss.recon_weight = 1.0
     return config

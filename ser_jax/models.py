@@ -180,6 +180,33 @@ class PairwiseModel(nn.Module):
         return logits.astype(jnp.float32), {"embedding": e1.astype(jnp.float32),
                                             "embedding2": e2.astype(jnp.float32)}
 
+    def embed(self, x, *, train: bool):
+        """The 256-d vector of each utterance (what the SVM is trained on)."""
+        return self.encoder(x, train=train).astype(jnp.float32)
+
     def classify(self, x, *, train: bool):
         e = self.encoder(x, train=train)
         return self.class_head(e).astype(jnp.float32), {"embedding": e.astype(jnp.float32)}
+
+
+def from_config(model_config, num_classes: int) -> tuple[nn.Module, int]:
+    """The model `config.model` names, and its embedding size."""
+    dtype = jnp.dtype(model_config.dtype)
+    name = model_config.name
+    if name == "parallel_cnn":
+        c = model_config.parallel_cnn
+        module = ParallelCNN(num_classes=num_classes, kernel_sizes=tuple(map(tuple, c.kernel_sizes)),
+                             channels=c.channels, embed_dim=c.embed_dim, dropout=c.dropout,
+                             recon_dim=c.recon_dim, decoder_dims=tuple(c.decoder_dims), dtype=dtype)
+        return module, c.embed_dim
+    if name == "conv_gru":
+        c = model_config.conv_gru
+        module = ConvGRU(num_classes=num_classes, conv_channels=tuple(c.conv_channels),
+                         gru_units=c.gru_units, z_dim=c.z_dim, dropout=c.dropout, dtype=dtype)
+        return module, c.z_dim
+    if name == "pairwise":
+        c = model_config.pairwise
+        encoder = SattEncoder(conv_channels=tuple(c.conv_channels), kernel=tuple(c.kernel),
+                              embed_dim=c.embed_dim, dtype=dtype)
+        return PairwiseModel(num_classes=num_classes, encoder=encoder, hidden=c.hidden, dtype=dtype), c.embed_dim
+    raise ValueError(f"unknown model {name!r}: parallel_cnn | conv_gru | pairwise")

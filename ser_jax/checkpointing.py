@@ -1,0 +1,54 @@
+"""Orbax checkpoints of a fold's whole training state; restore-or-init.
+
+A checkpoint holds the TrainState's arrays (step, params, batch_stats, centers,
+opt_state), the best-on-validation variables so far and the progress counters, so a
+killed run resumes at the last finished epoch and ends exactly as an uninterrupted one.
+Orbax writes to a temporary folder and renames it: a crash never leaves a checkpoint
+that looks complete.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from ser_jax import steps
+
+
+def state_arrays(state: steps.TrainState) -> dict:
+    """The saved part of a TrainState (its static apply_fn and tx are rebuilt from config)."""
+    return {"step": state.step, "params": state.params, "batch_stats": state.batch_stats,
+            "centers": state.centers, "opt_state": state.opt_state}
+
+
+class FoldCheckpoints:
+    """One Orbax manager per fold folder, keeping the latest epoch only."""
+
+    def __init__(self, directory):
+        self._manager = ocp.CheckpointManager(
+            Path(directory).absolute(),
+            options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
+
+    def save(self, epoch: int, tree: dict) -> None:
+        """Saves `tree` (arrays and numpy scalars only) as epoch `epoch`."""
+        tree = jax.tree_util.tree_map(lambda x: np.asarray(x) if np.isscalar(x) else x, tree)
+        self._manager.save(epoch, args=ocp.args.StandardSave(tree))
+
+    def restore(self, template: dict) -> dict | None:
+        """The latest checkpoint in `template`'s structure, or None if there is none."""
+        step = self._manager.latest_step()
+        if step is None:
+            return None
+        template = jax.tree_util.tree_map(lambda x: np.asarray(x) if np.isscalar(x) else x, template)
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
+        restored = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        # Orbax returns optax's named tuples as plain tuples: rebuild the template's structure.
+        return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template),
+                                            jax.tree_util.tree_leaves(restored))
+
+    def close(self) -> None:
+        self._manager.wait_until_finished()
+        self._manager.close()

@@ -1,0 +1,158 @@
+"""Numpy batches of fixed shapes from the feature cache: padding, masks, scaling, pairs.
+
+Training batches are full (the last partial batch of a shuffled epoch is left for the
+next epoch's shuffle) so BatchNorm never sees padding; evaluation batches are padded and
+masked so no utterance is dropped. Variable-length inputs are padded to a multiple of
+`bucket_frames`, so each bucket compiles once. Every random choice is seeded by
+(seed, epoch): a resumed run sees the same batches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator
+
+import numpy as np
+
+from ser_jax import features
+
+SCALINGS = ("minmax", "standardize", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class Scaler:
+    """Affine input scaling fitted on the training fold only.
+
+    `minmax` maps the training range to [0, 1] (the reconstruction target of Tripathi
+    et al.), `standardize` to zero mean and unit variance, `none` leaves values as they are.
+    """
+
+    kind: str
+    shift: float
+    scale: float
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        y = (np.asarray(x, np.float32) - self.shift) * self.scale
+        return np.clip(y, 0.0, 1.0) if self.kind == "minmax" else y
+
+
+def fit_scaler(kind: str, store, records: np.ndarray) -> Scaler:
+    """Statistics of the valid frames of `records` (the training fold's utterances)."""
+    if kind not in SCALINGS:
+        raise ValueError(f"input scaling {kind!r} is not one of {SCALINGS}")
+    if kind == "none":
+        return Scaler(kind, 0.0, 1.0)
+    frames = np.concatenate([np.asarray(store.get(int(r))) for r in records])
+    if kind == "minmax":
+        lo, hi = features.minmax_stats(frames)
+        return Scaler(kind, lo, 1.0 / max(hi - lo, 1e-12))
+    return Scaler(kind, float(frames.mean()), 1.0 / max(float(frames.std()), 1e-12))
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """The utterances of one split: feature records, labels and how to shape them.
+
+    Attributes:
+      store: the FeatureStore.
+      records: int [N] record index of each utterance in the store.
+      labels: int [N].
+      scaler: input scaling (fitted on the training fold).
+      bucket_frames: pad variable lengths up to a multiple of this.
+      max_frames: crop variable-length inputs to this many frames (0: no crop).
+    """
+
+    store: object
+    records: np.ndarray
+    labels: np.ndarray
+    scaler: Scaler
+    bucket_frames: int = 100
+    max_frames: int = 0
+
+    def __len__(self) -> int:
+        return int(self.records.shape[0])
+
+    def features_of(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scaled, padded features [len(idx), T, F] and true lengths [len(idx)]."""
+        feats = [np.asarray(self.store.get(int(self.records[i]))) for i in idx]
+        if self.max_frames:
+            feats = [f[:self.max_frames] for f in feats]
+        lengths = np.asarray([f.shape[0] for f in feats], np.int32)
+        frames = int(lengths.max())
+        if not self.store.params.fixed_length:
+            frames = -(-frames // self.bucket_frames) * self.bucket_frames
+        out = np.zeros((len(feats), frames, self.store.num_bins), np.float32)
+        for j, f in enumerate(feats):
+            out[j, :f.shape[0]] = self.scaler(f)
+        return out, lengths
+
+
+def _classify_batch(source: Source, idx: np.ndarray, batch_size: int) -> dict:
+    real = idx.size
+    padded = np.concatenate([idx, np.full(batch_size - real, idx[0], idx.dtype)])
+    x, lengths = source.features_of(padded)
+    mask = (np.arange(batch_size) < real).astype(np.float32)
+    return {"x": x, "target": x, "label": source.labels[padded].astype(np.int32),
+            "length": lengths, "mask": mask}
+
+
+def train_batches(source: Source, batch_size: int, *, seed: int, epoch: int) -> Iterator[dict]:
+    """Full shuffled batches of one epoch (a remainder smaller than a batch waits for the next)."""
+    order = np.random.default_rng([seed, epoch]).permutation(len(source))
+    for start in range(0, len(order) - batch_size + 1, batch_size):
+        yield _classify_batch(source, order[start:start + batch_size], batch_size)
+
+
+def eval_batches(source: Source, batch_size: int) -> Iterator[dict]:
+    """Every utterance once, in order; the last batch padded and masked."""
+    idx = np.arange(len(source))
+    for start in range(0, len(idx), batch_size):
+        yield _classify_batch(source, idx[start:start + batch_size], batch_size)
+
+
+def steps_per_epoch(source: Source, batch_size: int) -> int:
+    return len(source) // batch_size
+
+
+def sample_pairs(labels: np.ndarray, num_pairs: int, *, same_fraction: float, seed: int,
+                 epoch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lian et al.'s pairs: `same_fraction` share an emotion, the rest differ.
+
+    Args:
+      labels: int [N] labels of the training utterances.
+      num_pairs: pairs to draw.
+      same_fraction: share of same-emotion pairs (1/3 in the paper).
+      seed, epoch: the draw is a function of these alone.
+
+    Returns:
+      (first, second, same): int [num_pairs] utterance indices and 0/1 same flags.
+    """
+    rng = np.random.default_rng([seed, epoch, 7])
+    labels = np.asarray(labels)
+    by_class = {c: np.flatnonzero(labels == c) for c in np.unique(labels)}
+    n_same = int(round(num_pairs * same_fraction))
+    same = np.zeros(num_pairs, np.int32)
+    same[:n_same] = 1
+    rng.shuffle(same)
+    first = rng.integers(0, labels.size, num_pairs)
+    second = np.empty(num_pairs, np.int64)
+    for k in range(num_pairs):
+        own = labels[first[k]]
+        if same[k]:
+            second[k] = rng.choice(by_class[own])
+        else:
+            others = [c for c in by_class if c != own]
+            second[k] = rng.choice(by_class[others[rng.integers(len(others))]])
+    return first, second, same
+
+
+def pair_batches(source: Source, batch_size: int, num_pairs: int, *, same_fraction: float,
+                 seed: int, epoch: int) -> Iterator[dict]:
+    """Full batches of pairs for one epoch."""
+    first, second, same = sample_pairs(source.labels, num_pairs, same_fraction=same_fraction,
+                                       seed=seed, epoch=epoch)
+    for start in range(0, num_pairs - batch_size + 1, batch_size):
+        sl = slice(start, start + batch_size)
+        x1, _ = source.features_of(first[sl])
+        x2, _ = source.features_of(second[sl])
+        yield {"x1": x1, "x2": x2, "same": same[sl], "mask": np.ones(batch_size, np.float32)}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser_jax import feature_cache, features, protocols
+from ser_jax import feature_cache, features, models, protocols
 from ser_jax.corpora import load_corpus
 
 _EXAMPLES_PER_REASON = 5
@@ -35,7 +35,13 @@ def describe(config, *, workdir=None, out=print) -> dict:
     store = feature_cache.load_or_compute(corpus, params, config.cache_dir,
                                           workers=config.feature_workers)
     summary = _summary(corpus, folds, store)
-    for line in _corpus_lines(corpus) + _skip_lines(corpus) + _fold_lines(folds) + _feature_lines(store):
+    frames = int(store.lengths.max()) if params.fixed_length else 100
+    summary["model"] = {"name": config.model.name, "parameters": models.describe_size(
+        config.model, len(corpus.classes), frames, store.num_bins, reconstruct=bool(config.loss.recon_weight))}
+    model_line = (f"model {config.model.name}: {summary['model']['parameters']:,} parameters "
+                  f"for {frames} × {store.num_bins} inputs and {len(corpus.classes)} classes")
+    for line in (_corpus_lines(corpus) + _skip_lines(corpus) + _fold_lines(folds) + _feature_lines(store)
+                 + ["", model_line]):
         out(line)
     if workdir:
         workdir = Path(workdir)

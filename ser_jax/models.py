@@ -189,15 +189,20 @@ class PairwiseModel(nn.Module):
         return self.class_head(e).astype(jnp.float32), {"embedding": e.astype(jnp.float32)}
 
 
-def from_config(model_config, num_classes: int) -> tuple[nn.Module, int]:
-    """The model `config.model` names, and its embedding size."""
+def from_config(model_config, num_classes: int, *, reconstruct: bool = False) -> tuple[nn.Module, int]:
+    """The model `config.model` names, and its embedding size.
+
+    Args:
+      reconstruct: give the parallel CNN its decoder (when the loss has a λ2 term).
+    """
     dtype = jnp.dtype(model_config.dtype)
     name = model_config.name
     if name == "parallel_cnn":
         c = model_config.parallel_cnn
         module = ParallelCNN(num_classes=num_classes, kernel_sizes=tuple(map(tuple, c.kernel_sizes)),
                              channels=c.channels, embed_dim=c.embed_dim, dropout=c.dropout,
-                             recon_dim=c.recon_dim, decoder_dims=tuple(c.decoder_dims), dtype=dtype)
+                             recon_dim=c.recon_dim, decoder_dims=tuple(c.decoder_dims),
+                             reconstruct=reconstruct, dtype=dtype)
         return module, c.embed_dim
     if name == "conv_gru":
         c = model_config.conv_gru
@@ -210,3 +215,13 @@ def from_config(model_config, num_classes: int) -> tuple[nn.Module, int]:
                               embed_dim=c.embed_dim, dtype=dtype)
         return PairwiseModel(num_classes=num_classes, encoder=encoder, hidden=c.hidden, dtype=dtype), c.embed_dim
     raise ValueError(f"unknown model {name!r}: parallel_cnn | conv_gru | pairwise")
+
+
+def describe_size(model_config, num_classes: int, frames: int, bins: int, *, reconstruct: bool) -> int:
+    """Parameter count of the configured model for inputs of frames × bins."""
+    module, _ = from_config(model_config, num_classes, reconstruct=reconstruct)
+    x = jnp.zeros((1, frames, bins), jnp.float32)
+    args = (x, x) if isinstance(module, PairwiseModel) else (
+        (x, jnp.array([frames])) if isinstance(module, ConvGRU) else (x,))
+    shapes = jax.eval_shape(lambda: module.init(jax.random.PRNGKey(0), *args, train=False))
+    return count_params(shapes["params"])

@@ -156,14 +156,13 @@ def _prepare(config, corpus, store, fold) -> _Fold:
                                            tc.bucket_frames, tc.max_frames)
                for name, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
     num_classes = len(corpus.classes)
-    model, embed_dim = models.from_config(config.model, num_classes)
+    model, embed_dim = models.from_config(config.model, num_classes,
+                                          reconstruct=bool(config.loss.recon_weight))
     pairwise = tc.task == "pairwise"
     if pairwise and config.model.name != "pairwise":
         raise SerJaxError("--config.train.task=pairwise needs --config.model.name=pairwise")
     if config.model.name == "pairwise" and not pairwise:
         model = _ClassifyAdapter(model)  # Lian et al.'s "traditional" end-to-end baseline
-    if config.loss.recon_weight and config.model.name == "parallel_cnn":
-        model = model.clone(reconstruct=True)
     spec = loss_spec(config, sources["train"].labels, num_classes)
     return _Fold(sources, model, spec, num_classes, embed_dim, pairwise)
 
@@ -197,7 +196,8 @@ def _epoch_batches(ctx, tc, seed, epoch):
 def _check_and_average(history: list, fold_name: str, first_step: int) -> dict:
     """Mean of each term over the epoch; stops at the first non-finite value, naming it."""
     for i, step_metrics in enumerate(history):
-        for term, value in step_metrics.items():
+        # loss terms first: a diverging loss is the cause, a NaN gradient norm its symptom
+        for term, value in sorted(step_metrics.items(), key=lambda kv: not kv[0].startswith("loss/")):
             if not np.isfinite(value):
                 raise NonFiniteLoss(f"fold {fold_name}: {term} became {float(value)} at step {first_step + i}; "
                                     "lower --config.optim.learning_rate or a loss weight")

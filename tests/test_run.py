@@ -33,16 +33,17 @@ def test_describe_prints_corpus_folds_and_cache(described):
     assert "folds: 10 (speaker independent)" in out and "test=03 val=08" in out
     assert "excluded_label: 196" in out
     assert "computed now" in out and "feature cache:" in out
+    assert "model parallel_cnn:" in out and summary_params(workdir) > 0
     summary = json.loads((workdir / "describe.json").read_text())
     assert summary["per_class"] == {"anger": 127, "happiness": 71, "neutral": 79, "sadness": 62}
-    assert len(summary["folds"]) == 10 and summary["features"]["bins"] == 128
+    assert len(summary["folds"]) == 10 and summary["features"]["bins"] == 32
     assert sum(f["test"] for f in summary["folds"]) == 339
     assert len(json.loads((workdir / "skipped.json").read_text())) == 196
 
 
 def test_second_describe_reuses_the_cache(described):
     _, workdir, env = described
-    again = _run(["--config", "configs/test.py", "--workdir", str(workdir)], env)
+    again = _run(["--config", "configs/test.py", "--workdir", str(workdir), "--mode=describe"], env)
     assert again.returncode == 0, again.stderr
     assert "reused from cache" in again.stdout
     assert json.loads((workdir / "describe.json").read_text())["features"]["computed_now"] is False
@@ -50,17 +51,30 @@ def test_second_describe_reuses_the_cache(described):
 
 def test_overrides_apply_and_misspelt_keys_fail(described):
     _, _, env = described
-    ok = _run(["--config", "configs/test.py", "--config.protocol.val_speakers=2",
+    ok = _run(["--config", "configs/test.py", "--mode=describe", "--config.protocol.val_speakers=2",
                "--config.features.n_mels=40"], env)
     assert ok.returncode == 0, ok.stderr
     assert "test=03 val=08,09" in ok.stdout and "× 40 bins" in ok.stdout
-    bad = _run(["--config", "configs/test.py", "--config.features.n_mel=40"], env)
+    bad = _run(["--config", "configs/test.py", "--mode=describe", "--config.features.n_mel=40"], env)
     assert bad.returncode != 0 and "n_mel" in bad.stderr
 
 
 def test_user_errors_are_one_message_without_traceback(described, tmp_path):
     _, _, env = described
-    result = _run(["--config", "configs/test.py", f"--config.data.root={tmp_path / 'missing'}"], env)
+    result = _run(["--config", "configs/test.py", "--mode=describe",
+                   f"--config.data.root={tmp_path / 'missing'}"], env)
     assert result.returncode == 2
     assert result.stderr.startswith("error: EmoDB folder") and "--config.data.root" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def summary_params(workdir):
+    return json.loads((workdir / "describe.json").read_text())["model"]["parameters"]
+
+
+def test_describe_prints_the_sac_model_size(emodb_root, tmp_path):
+    env = {"SER_JAX_DATA": str(emodb_root.parent), "SER_JAX_CACHE": str(tmp_path)}
+    result = _run(["--config", "configs/sc.py", "--mode=describe"], env)
+    assert result.returncode == 0, result.stderr
+    # 7 EmoDB classes: 260,452 − 260 + 455 (the paper's 0.26 M with 4 classes)
+    assert "model parallel_cnn: 260,647 parameters for 188 × 128 inputs and 7 classes" in result.stdout

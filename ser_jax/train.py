@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from tensorboardX import SummaryWriter
 from tqdm.auto import tqdm
 
 from ser_jax import (checkpointing, feature_cache, features, input_pipeline, losses, metrics, models,
@@ -100,6 +101,7 @@ class _Fold:
     num_classes: int
     embed_dim: int
     pairwise: bool
+    eval_batch_size: int
 
 
 def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
@@ -125,6 +127,7 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
     train_fn = jax.jit(functools.partial(steps.train_step, spec=ctx.spec), donate_argnums=0)
     bar = tqdm(total=tc.epochs, initial=progress["epoch"], desc=f"fold {k + 1}/{num_folds} {fold.name}",
                unit="epoch")
+    board = SummaryWriter(str(fold_dir / "tensorboard"))
     with (fold_dir / "log.jsonl").open("a") as log:
         for epoch in range(progress["epoch"], tc.epochs):
             history = []  # per-step metrics stay on device until the epoch ends
@@ -140,10 +143,15 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
                            "val/ua": val_ua, "val/wa": val["wa"]})
             log.write(json.dumps(record) + "\n")
             log.flush()
+            for name, value in record.items():
+                if name not in ("epoch", "step"):
+                    board.add_scalar(name, value, record["step"])
+            board.flush()
             ckpts.save(epoch + 1, {"state": checkpointing.state_arrays(state), "best": best, "progress": progress})
             bar.set_postfix(loss=f"{record['loss/total']:.3f}", val_ua=f"{val_ua:.3f}")
             bar.update(1)
     bar.close()
+    board.close()
     ckpts.close()
     best_state = state.replace(**{key: jax.device_put(v) for key, v in best.items()})
     return _final_evaluation(ctx, best_state, fold, progress, fold_dir, config)
@@ -164,7 +172,7 @@ def _prepare(config, corpus, store, fold) -> _Fold:
     if config.model.name == "pairwise" and not pairwise:
         model = _ClassifyAdapter(model)  # Lian et al.'s "traditional" end-to-end baseline
     spec = loss_spec(config, sources["train"].labels, num_classes)
-    return _Fold(sources, model, spec, num_classes, embed_dim, pairwise)
+    return _Fold(sources, model, spec, num_classes, embed_dim, pairwise, tc.eval_batch_size)
 
 
 class _ClassifyAdapter(models.nn.Module):
@@ -216,7 +224,7 @@ def _evaluate(ctx, state, split: str, *, with_embeddings: bool = False):
         return _svm_val(ctx, state) if split == "val" else None
     confusion = jnp.zeros((ctx.num_classes, ctx.num_classes), jnp.int32)
     embeddings = []
-    for batch in input_pipeline.eval_batches(source, 64):
+    for batch in input_pipeline.eval_batches(source, ctx.eval_batch_size):
         out = _eval_fn(ctx)(state, batch)
         confusion = confusion + out["confusion"]
         if with_embeddings:
@@ -241,7 +249,7 @@ def _embed(ctx, state, split: str) -> np.ndarray:
     encode = jax.jit(lambda v, x: ctx.model.apply(v, x, train=False, method=models.PairwiseModel.embed))
     variables = {"params": state.params, "batch_stats": state.batch_stats}
     parts = [np.asarray(encode(variables, b["x"]))[b["mask"] > 0]
-             for b in input_pipeline.eval_batches(ctx.sources[split], 64)]
+             for b in input_pipeline.eval_batches(ctx.sources[split], ctx.eval_batch_size)]
     return np.concatenate(parts)
 
 

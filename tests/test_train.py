@@ -51,6 +51,8 @@ def test_training_writes_results_and_the_loss_falls(uninterrupted):
     assert np.asarray(fold["test"]["confusion"]).sum() == 39
     assert "| mean ± std over 1 folds |" in (workdir / "results.md").read_text()
     assert json.loads((workdir / "config.json").read_text())["train"]["epochs"] == 4
+    events = list((workdir / "fold_00" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and b"loss/recon" in events[0].read_bytes() and b"val/ua" in events[0].read_bytes()
     embeddings = np.load(workdir / "fold_00" / "embeddings.npz")
     assert embeddings["test"].shape == (39, 64)
 

@@ -5,6 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """int64 [C, C] counts, rows = true class, columns = predicted class."""
+    cells = np.asarray(y_true) * num_classes + np.asarray(y_pred)
+    return np.bincount(cells, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
 def summarize(confusion: np.ndarray, classes) -> dict:
     """Metrics of one evaluation.
 

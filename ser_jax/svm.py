@@ -14,14 +14,10 @@ def _fit(x, y, c):
     return make_pipeline(StandardScaler(), SVC(C=c, kernel="rbf", class_weight="balanced")).fit(x, y)
 
 
-def _confusion(y_true, y_pred, num_classes):
-    return np.bincount(y_true * num_classes + y_pred, minlength=num_classes ** 2).reshape(num_classes, num_classes)
-
-
 def val_ua(train_x, train_y, val_x, val_y, *, c: float, num_classes: int) -> float:
     """UA on validation of an SVM fitted on the training vectors."""
     pred = _fit(train_x, train_y, c).predict(val_x)
-    return metrics.summarize(_confusion(val_y, pred, num_classes), range(num_classes))["ua"]
+    return metrics.summarize(metrics.confusion_matrix(val_y, pred, num_classes), range(num_classes))["ua"]
 
 
 def select_and_test(split_x: dict, split_y: dict, *, cs, num_classes: int) -> tuple[float, np.ndarray, np.ndarray]:
@@ -36,5 +32,5 @@ def select_and_test(split_x: dict, split_y: dict, *, cs, num_classes: int) -> tu
     val_pred = _fit(split_x["train"], split_y["train"], best).predict(split_x["val"])
     model = _fit(np.concatenate([split_x["train"], split_x["val"]]),
                  np.concatenate([split_y["train"], split_y["val"]]), best)
-    return (best, _confusion(split_y["val"], val_pred, num_classes),
-            _confusion(split_y["test"], model.predict(split_x["test"]), num_classes))
+    return (best, metrics.confusion_matrix(split_y["val"], val_pred, num_classes),
+            metrics.confusion_matrix(split_y["test"], model.predict(split_x["test"]), num_classes))

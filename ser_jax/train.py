@@ -135,7 +135,7 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
                 state, step_metrics = train_fn(state, batch, step_key)
                 history.append(step_metrics)
             record = _check_and_average(jax.device_get(history), fold.name, int(state.step) - len(history))
-            val_ua, val = _evaluate(ctx, state, "val")
+            val_ua, val = _svm_val(ctx, state) if ctx.pairwise else _evaluate(ctx, state, "val")
             if val_ua > progress["best_ua"]:
                 best, progress["best_ua"], progress["best_epoch"] = _host_best(state), val_ua, epoch + 1
             progress["epoch"] = epoch + 1
@@ -167,8 +167,9 @@ def _prepare(config, corpus, store, fold) -> _Fold:
     model, embed_dim = models.from_config(config.model, num_classes,
                                           reconstruct=bool(config.loss.recon_weight))
     pairwise = tc.task == "pairwise"
-    if pairwise and config.model.name != "pairwise":
-        raise SerJaxError("--config.train.task=pairwise needs --config.model.name=pairwise")
+    if pairwise and (config.model.name != "pairwise" or not store.params.fixed_length):
+        raise SerJaxError("--config.train.task=pairwise needs --config.model.name=pairwise and "
+                          "fixed-length features (--config.features.crop_seconds > 0)")
     if config.model.name == "pairwise" and not pairwise:
         model = _ClassifyAdapter(model)  # Lian et al.'s "traditional" end-to-end baseline
     spec = loss_spec(config, sources["train"].labels, num_classes)
@@ -218,10 +219,8 @@ def _host_best(state) -> dict:
 
 
 def _evaluate(ctx, state, split: str, *, with_embeddings: bool = False):
-    """(UA, summary[, embeddings [N, D], labels [N]]) of one split with `state`'s variables."""
+    """(UA, summary[, embeddings [N, D], labels [N]]) of one split (classify task)."""
     source = ctx.sources[split]
-    if ctx.pairwise:
-        return _svm_val(ctx, state) if split == "val" else None
     confusion = jnp.zeros((ctx.num_classes, ctx.num_classes), jnp.int32)
     embeddings = []
     for batch in input_pipeline.eval_batches(source, ctx.eval_batch_size):

@@ -50,3 +50,8 @@ def test_absent_class_is_left_out_of_ua():
     # recalls 2/3 and 1; class c has no utterance: UA = (2/3 + 1) / 2
     assert result["ua"] == pytest.approx(5 / 6) and result["recall"]["c"] is None
     assert result["wa"] == pytest.approx(5 / 6)
+
+
+def test_confusion_matrix_counts_pairs():
+    matrix = metrics.confusion_matrix(np.array([0, 0, 1, 2, 2]), np.array([0, 1, 1, 2, 0]), 3)
+    np.testing.assert_array_equal(matrix, [[1, 1, 0], [0, 1, 0], [1, 0, 1]])

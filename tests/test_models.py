@@ -59,3 +59,16 @@ def test_pairwise_model_shares_the_encoder():
     classes = model.init(KEY, a, train=False, method=models.PairwiseModel.classify)
     out, _ = model.apply(classes, a, train=False, method=models.PairwiseModel.classify)
     assert out.shape == (2, 4)
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 7, 3), (3, 185, 123, 2), (1, 4, 2, 1)])
+def test_half_max_pool_equals_flax_max_pool_values_and_gradients(shape):
+    import flax.linen as nn
+
+    x = jax.random.normal(KEY, shape)
+    window = (shape[1] // 2, shape[2] // 2)
+    reference = lambda v: nn.max_pool(v, window, strides=window)  # noqa: E731
+    np.testing.assert_array_equal(models.half_max_pool(x), reference(x))
+    grad = jax.grad(lambda v: jnp.sum(jnp.sin(models.half_max_pool(v))))(x)
+    expected = jax.grad(lambda v: jnp.sum(jnp.sin(reference(v))))(x)
+    np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-7)

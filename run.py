@@ -2,6 +2,10 @@
 
     python run.py --config configs/sac.py --workdir workdir/sac            # train + evaluate
     python run.py --config configs/sac.py --workdir workdir/sac --mode=describe
+    python run.py --config configs/sac.py --workdir workdir/sac --mode=predict \
+        --audio=a.wav,b.flac --output=pred.json                           # trained run → probabilities
+    python run.py --config configs/sac.py --workdir workdir/sac --mode=embed \
+        --audio=a.wav,b.flac --output=emb.npz                             # trained run → embeddings
     python run.py --config configs/sac.py --config.data.corpus=manifest \
         --config.data.manifest=my_corpus.csv --mode=describe
 
@@ -24,9 +28,14 @@ from ser_jax.errors import SerJaxError
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for this run's outputs.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "describe"],
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "describe", "predict", "embed"],
                           "train: train and evaluate every fold (resumes if WORKDIR holds a run); "
-                          "describe: report corpus, folds, feature cache and model size.")
+                          "describe: report corpus, folds, feature cache and model size; "
+                          "predict / embed: class probabilities / embeddings of --audio files with "
+                          "the run in WORKDIR (its own config.json is used).")
+_AUDIO = flags.DEFINE_list("audio", [], "predict/embed: audio files (any format, rate, channels, length).")
+_OUTPUT = flags.DEFINE_string("output", None, "predict: JSON file to write; embed: .npz file to write.")
+_FOLDS = flags.DEFINE_list("folds", [], "predict/embed: fold indices whose models to use (default: all).")
 flags.mark_flags_as_required(["config"])
 
 _CORPUS_FOLDERS = {"emodb": "emodb", "iemocap": "IEMOCAP_full_release"}
@@ -55,6 +64,9 @@ def main(argv) -> None:
     try:
         if _MODE.value == "describe":
             describe.describe(config, workdir=_WORKDIR.value)
+        elif _MODE.value in ("predict", "embed"):
+            failed = _infer(_MODE.value)
+            sys.exit(1 if failed == len(_AUDIO.value) else 0)
         else:
             if not _WORKDIR.value:
                 raise app.UsageError("--mode=train needs --workdir (where checkpoints and results go)")
@@ -62,6 +74,42 @@ def main(argv) -> None:
     except SerJaxError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+
+
+def _infer(mode: str) -> int:
+    """Runs predict or embed on --audio; prints one line per file; returns the failures."""
+    import json
+
+    import numpy as np
+
+    from ser_jax import predict
+
+    if not _WORKDIR.value or not _AUDIO.value:
+        raise app.UsageError(f"--mode={mode} needs --workdir (a trained run) and --audio=FILE[,FILE...]")
+    run = predict.load_run(_WORKDIR.value, [int(k) for k in _FOLDS.value] or None)
+    print(f"{len(run.folds)} fold model(s) of {_WORKDIR.value}: {', '.join(f.name for f in run.folds)}")
+    if mode == "predict":
+        entries = predict.predict(run, _AUDIO.value)
+        for e in entries:
+            if "error" in e:
+                print(f"{e['path']}: error: {e['error']}")
+            else:
+                probs = ", ".join(f"{c} {p:.2f}" for c, p in e["probabilities"].items())
+                print(f"{e['path']}: {e['label']}  ({probs})")
+        if _OUTPUT.value:
+            Path(_OUTPUT.value).write_text(json.dumps(entries, indent=2))
+            print(f"written: {_OUTPUT.value}")
+        return sum("error" in e for e in entries)
+    done, vectors, errors = predict.embed(run, _AUDIO.value)
+    for path, message in errors.items():
+        print(f"{path}: error: {message}")
+    print(f"embedded {len(done)} file(s): array [files, folds, dim] = {list(vectors.shape)}")
+    if _OUTPUT.value:
+        np.savez_compressed(_OUTPUT.value, paths=np.asarray(done), embeddings=vectors,
+                            folds=np.asarray([f.name for f in run.folds]),
+                            failed_paths=np.asarray(list(errors)), errors=np.asarray(list(errors.values())))
+        print(f"written: {_OUTPUT.value}")
+    return len(errors)
 
 
 if __name__ == "__main__":

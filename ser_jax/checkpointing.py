@@ -52,3 +52,15 @@ class FoldCheckpoints:
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def save_model(path, variables: dict) -> None:
+    """Writes a fold's selected variables (params, batch_stats, centers) for inference."""
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(Path(path).absolute(), variables, force=True)
+    checkpointer.wait_until_finished()
+
+
+def load_model(path) -> dict:
+    """The variables `save_model` wrote, as numpy arrays in nested dicts."""
+    return ocp.StandardCheckpointer().restore(Path(path).absolute())

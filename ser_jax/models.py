@@ -229,6 +229,26 @@ def from_config(model_config, num_classes: int, *, reconstruct: bool = False) ->
     raise ValueError(f"unknown model {name!r}: parallel_cnn | conv_gru | pairwise")
 
 
+class PairwiseClassifier(nn.Module):
+    """A PairwiseModel applied through `classify`: Lian et al.'s end-to-end baseline, with the
+    call signature of the other classifiers."""
+
+    inner: PairwiseModel
+
+    @nn.compact
+    def __call__(self, x, *, train: bool):
+        return self.inner.classify(x, train=train)
+
+
+def for_run(config, num_classes: int) -> tuple[nn.Module, int]:
+    """The module a run trains (`config.model`, decoder when λ2 > 0, the baseline adapter for
+    `model.name=pairwise` with `train.task=classify`) and its embedding size."""
+    module, embed_dim = from_config(config.model, num_classes, reconstruct=bool(config.loss.recon_weight))
+    if config.model.name == "pairwise" and config.train.task != "pairwise":
+        module = PairwiseClassifier(module)
+    return module, embed_dim
+
+
 def describe_size(model_config, num_classes: int, frames: int, bins: int, *, reconstruct: bool) -> int:
     """Parameter count of the configured model for inputs of frames × bins."""
     module, _ = from_config(model_config, num_classes, reconstruct=reconstruct)

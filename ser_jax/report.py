@@ -13,25 +13,33 @@ def aggregate(fold_results: list[dict], classes) -> dict:
     ua = np.asarray([r["test"]["ua"] for r in fold_results])
     pooled = metrics.summarize(np.sum([np.asarray(r["test"]["confusion"]) for r in fold_results], axis=0),
                                classes)
-    return {
+    summary = {
         "classes": list(classes),
         "folds": fold_results,
         "mean": {"wa": float(wa.mean()), "ua": float(ua.mean())},
         "std": {"wa": float(wa.std()), "ua": float(ua.std())},
         "pooled": pooled,
     }
+    if all("recon_mse" in r["test"] for r in fold_results):
+        mse = np.asarray([r["test"]["recon_mse"] for r in fold_results])
+        summary["mean"]["recon_mse"], summary["std"]["recon_mse"] = float(mse.mean()), float(mse.std())
+    return summary
 
 
-def markdown(summary: dict, title: str) -> str:
-    """A table like the seeds' Table 1, plus the per-fold rows and the pooled confusion matrix."""
+def markdown(summary: dict, title: str, figures: dict | None = None) -> str:
+    """A table like the seeds' Table 1, the per-fold rows, the pooled confusion matrix and
+    links to `figures` ({caption: relative PNG path})."""
     pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
     m, s, p = summary["mean"], summary["std"], summary["pooled"]
     lines = [f"# {title}", "",
              "| | WA (%) | UA (%) |", "|---|---|---|",
              f"| mean ± std over {len(summary['folds'])} folds | {pct(m['wa'])} ± {pct(s['wa'])} | "
              f"{pct(m['ua'])} ± {pct(s['ua'])} |",
-             f"| pooled over folds ({p['n']} test utterances) | {pct(p['wa'])} | {pct(p['ua'])} |", "",
-             "| fold | best epoch | val UA | test WA | test UA | test n |", "|---|---|---|---|---|---|"]
+             f"| pooled over folds ({p['n']} test utterances) | {pct(p['wa'])} | {pct(p['ua'])} |", ""]
+    if "recon_mse" in m:
+        lines += [f"Test reconstruction MSE (inputs scaled to [0, 1]): {m['recon_mse']:.5f} ± "
+                  f"{s['recon_mse']:.5f}", ""]
+    lines += ["| fold | best epoch | val UA | test WA | test UA | test n |", "|---|---|---|---|---|---|"]
     for r in summary["folds"]:
         lines.append(f"| {r['fold']} | {r['best_epoch']} | {pct(r['val']['ua'])} | {pct(r['test']['wa'])} | "
                      f"{pct(r['test']['ua'])} | {r['test']['n']} |")
@@ -40,4 +48,6 @@ def markdown(summary: dict, title: str) -> str:
               "| | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
     for c, row in zip(classes, p["confusion"]):
         lines.append(f"| {c} | " + " | ".join(str(v) for v in row) + " |")
+    for caption, path in (figures or {}).items():
+        lines += ["", f"**{caption}**", "", f"![{caption}]({path})"]
     return "\n".join(lines) + "\n"

@@ -166,7 +166,8 @@ def eval_step(state: TrainState, batch: dict, *, spec: LossSpec, num_classes: in
     """Predictions of one batch as summed counts (padded rows contribute nothing).
 
     Returns:
-      dict: confusion int32 [C, C] (rows = true class), embedding [B, D], logits [B, C].
+      dict: confusion int32 [C, C] (rows = true class), embedding [B, D], logits [B, C], and
+      with a decoder recon_se: the sum over real rows of each row's reconstruction MSE.
     """
     variables = {"params": state.params, "batch_stats": state.batch_stats}
     logits, aux = state.apply_fn(variables, *_model_inputs(batch, spec), train=False)
@@ -175,4 +176,8 @@ def eval_step(state: TrainState, batch: dict, *, spec: LossSpec, num_classes: in
     k = 2 if spec.task == "pairwise" else num_classes
     cells = jax.nn.one_hot(true, k, dtype=jnp.int32)[:, :, None] * jax.nn.one_hot(pred, k, dtype=jnp.int32)[:, None, :]
     confusion = jnp.sum(cells * batch["mask"].astype(jnp.int32)[:, None, None], axis=0)
-    return {"confusion": confusion, "embedding": aux["embedding"], "logits": logits}
+    out = {"confusion": confusion, "embedding": aux["embedding"], "logits": logits}
+    if "reconstruction" in aux:
+        out["recon_se"] = jnp.sum(losses.reconstruction_mse(reconstruction=aux["reconstruction"],
+                                                            target=batch["target"], mask=batch["mask"]))
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
@@ -10,8 +11,20 @@ from sklearn.svm import SVC
 from ser_jax import metrics
 
 
+def _svc(c):
+    return SVC(C=c, kernel="rbf", class_weight="balanced")
+
+
 def _fit(x, y, c):
-    return make_pipeline(StandardScaler(), SVC(C=c, kernel="rbf", class_weight="balanced")).fit(x, y)
+    return make_pipeline(StandardScaler(), _svc(c)).fit(x, y)
+
+
+def fit_probabilistic(x, y, c: float):
+    """The SVM of `select_and_test` (fitted on train+val with the chosen C), with sigmoid-
+    calibrated class probabilities (`predict_proba`, calibrated by 5-fold cross-validation
+    on the same vectors) for inference."""
+    calibrated = CalibratedClassifierCV(_svc(c), method="sigmoid", cv=5, ensemble=False)
+    return make_pipeline(StandardScaler(), calibrated).fit(x, y)
 
 
 def val_ua(train_x, train_y, val_x, val_y, *, c: float, num_classes: int) -> float:

@@ -21,7 +21,7 @@ import optax
 from tensorboardX import SummaryWriter
 from tqdm.auto import tqdm
 
-from ser_jax import (checkpointing, feature_cache, features, input_pipeline, losses, metrics, models,
+from ser_jax import (checkpointing, feature_cache, features, input_pipeline, losses, metrics, models, plots,
                      protocols, report, steps, svm)
 from ser_jax.corpora import load_corpus
 from ser_jax.errors import SerJaxError
@@ -84,7 +84,9 @@ def train_and_evaluate(config, workdir, *, out=print) -> dict:
             f"UA {result['test']['ua']:.3f} (best val UA {result['val']['ua']:.3f} at epoch {result['best_epoch']})")
     summary = report.aggregate(results, corpus.classes)
     _write_atomically(workdir / "results.json", json.dumps(summary, indent=2))
-    _write_atomically(workdir / "results.md", report.markdown(summary, f"{config.model.name} on {corpus.name}"))
+    figures = plots.run_figures(workdir, summary)
+    _write_atomically(workdir / "results.md",
+                      report.markdown(summary, f"{config.model.name} on {corpus.name}", figures))
     out(f"mean over {len(results)} folds: WA {summary['mean']['wa']:.3f} ± {summary['std']['wa']:.3f}, "
         f"UA {summary['mean']['ua']:.3f} ± {summary['std']['ua']:.3f}; pooled WA {summary['pooled']['wa']:.3f} "
         f"UA {summary['pooled']['ua']:.3f}; written: {workdir / 'results.md'}")
@@ -96,6 +98,7 @@ class _Fold:
     """What one fold's training needs, built once."""
 
     sources: dict
+    classes: tuple
     model: object
     spec: steps.LossSpec
     num_classes: int
@@ -118,7 +121,7 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
                                      num_classes=ctx.num_classes, embed_dim=ctx.embed_dim)
     ckpts = checkpointing.FoldCheckpoints(fold_dir / "checkpoints")
     best = _host_best(state)
-    progress = {"epoch": 0, "best_ua": -1.0, "best_epoch": 0}
+    progress = {"epoch": 0, "best_score": -np.inf, "best_epoch": 0}
     restored = ckpts.restore({"state": checkpointing.state_arrays(state), "best": best, "progress": progress})
     if restored is not None:
         state = state.replace(**restored["state"])
@@ -135,12 +138,14 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
                 state, step_metrics = train_fn(state, batch, step_key)
                 history.append(step_metrics)
             record = _check_and_average(jax.device_get(history), fold.name, int(state.step) - len(history))
-            val_ua, val = _svm_val(ctx, state) if ctx.pairwise else _evaluate(ctx, state, "val")
-            if val_ua > progress["best_ua"]:
-                best, progress["best_ua"], progress["best_epoch"] = _host_best(state), val_ua, epoch + 1
+            score, val = _svm_val(ctx, state) if ctx.pairwise else _evaluate(ctx, state, "val")
+            if score > progress["best_score"]:
+                best, progress["best_score"], progress["best_epoch"] = _host_best(state), score, epoch + 1
             progress["epoch"] = epoch + 1
             record.update({"epoch": epoch + 1, "step": int(state.step), "lr": float(schedule(state.step)),
-                           "val/ua": val_ua, "val/wa": val["wa"]})
+                           "val/ua": val["ua"], "val/wa": val["wa"]})
+            if "recon_mse" in val:
+                record["val/recon_mse"] = val["recon_mse"]
             log.write(json.dumps(record) + "\n")
             log.flush()
             for name, value in record.items():
@@ -148,7 +153,7 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
                     board.add_scalar(name, value, record["step"])
             board.flush()
             ckpts.save(epoch + 1, {"state": checkpointing.state_arrays(state), "best": best, "progress": progress})
-            bar.set_postfix(loss=f"{record['loss/total']:.3f}", val_ua=f"{val_ua:.3f}")
+            bar.set_postfix(loss=f"{record['loss/total']:.3f}", val_ua=f"{val['ua']:.3f}")
             bar.update(1)
     bar.close()
     board.close()
@@ -164,26 +169,14 @@ def _prepare(config, corpus, store, fold) -> _Fold:
                                            tc.bucket_frames, tc.max_frames)
                for name, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
     num_classes = len(corpus.classes)
-    model, embed_dim = models.from_config(config.model, num_classes,
-                                          reconstruct=bool(config.loss.recon_weight))
     pairwise = tc.task == "pairwise"
     if pairwise and (config.model.name != "pairwise" or not store.params.fixed_length):
         raise SerJaxError("--config.train.task=pairwise needs --config.model.name=pairwise and "
                           "fixed-length features (--config.features.crop_seconds > 0)")
-    if config.model.name == "pairwise" and not pairwise:
-        model = _ClassifyAdapter(model)  # Lian et al.'s "traditional" end-to-end baseline
+    model, embed_dim = models.for_run(config, num_classes)
     spec = loss_spec(config, sources["train"].labels, num_classes)
-    return _Fold(sources, model, spec, num_classes, embed_dim, pairwise, tc.eval_batch_size)
-
-
-class _ClassifyAdapter(models.nn.Module):
-    """Applies a PairwiseModel through its `classify` method, so steps see one call signature."""
-
-    inner: models.PairwiseModel
-
-    @models.nn.compact
-    def __call__(self, x, *, train):
-        return self.inner.classify(x, train=train)
+    return _Fold(sources, tuple(corpus.classes), model, spec, num_classes, embed_dim, pairwise,
+                 tc.eval_batch_size)
 
 
 def _batch_starts(ctx, tc):
@@ -219,19 +212,29 @@ def _host_best(state) -> dict:
 
 
 def _evaluate(ctx, state, split: str, *, with_embeddings: bool = False):
-    """(UA, summary[, embeddings [N, D], labels [N]]) of one split (classify task)."""
+    """(selection score, summary[, embeddings [N, D]]) of one split (classify task).
+
+    The score is UA, or minus the reconstruction MSE for the "A only" model (softmax weight
+    0), whose classifier is untrained. With a decoder the summary holds `recon_mse`.
+    """
     source = ctx.sources[split]
     confusion = jnp.zeros((ctx.num_classes, ctx.num_classes), jnp.int32)
+    recon_se = jnp.zeros((), jnp.float32)
     embeddings = []
     for batch in input_pipeline.eval_batches(source, ctx.eval_batch_size):
         out = _eval_fn(ctx)(state, batch)
         confusion = confusion + out["confusion"]
+        if "recon_se" in out:
+            recon_se = recon_se + out["recon_se"]
         if with_embeddings:
             embeddings.append(np.asarray(out["embedding"])[batch["mask"] > 0])
     summary = metrics.summarize(np.asarray(confusion), range(ctx.num_classes))
+    if ctx.spec.recon_weight:
+        summary["recon_mse"] = float(recon_se) / len(source)
+    score = summary["ua"] if ctx.spec.softmax_weight else -summary.get("recon_mse", 0.0)
     if with_embeddings:
-        return summary["ua"], summary, np.concatenate(embeddings), source.labels
-    return summary["ua"], summary
+        return score, summary, np.concatenate(embeddings)
+    return score, summary
 
 
 @functools.lru_cache(maxsize=8)
@@ -260,19 +263,29 @@ def _svm_val(ctx, state):
 
 
 def _final_evaluation(ctx, state, fold, progress, fold_dir, config) -> dict:
+    """Val and test figures of the selected variables; saves them with what inference needs
+    (`model/`, `model.json`) and every split's embeddings (`embeddings.npz`)."""
     names = range(ctx.num_classes)
+    y = {s: ctx.sources[s].labels for s in ("train", "val", "test")}
+    extra = {}
     if ctx.pairwise:
-        x = {s: _embed(ctx, state, s) for s in ("train", "val", "test")}
-        y = {s: ctx.sources[s].labels for s in x}
+        x = {s: _embed(ctx, state, s) for s in y}
         c, val_conf, test_conf = svm.select_and_test(x, y, cs=tuple(config.train.svm_c),
                                                      num_classes=ctx.num_classes)
         val, test = metrics.summarize(val_conf, names), metrics.summarize(test_conf, names)
-        test_emb, extra = x["test"], {"svm_c": c}
+        extra["svm_c"] = c
     else:
-        _, val = _evaluate(ctx, state, "val")
-        _, test, test_emb, _ = _evaluate(ctx, state, "test", with_embeddings=True)
-        extra = {}
-    np.savez_compressed(fold_dir / "embeddings.npz", test=test_emb, test_labels=ctx.sources["test"].labels)
+        x = {}
+        _, val, x["val"] = _evaluate(ctx, state, "val", with_embeddings=True)
+        _, test, x["test"] = _evaluate(ctx, state, "test", with_embeddings=True)
+        _, _, x["train"] = _evaluate(ctx, state, "train", with_embeddings=True)
+    np.savez_compressed(fold_dir / "embeddings.npz", **{s: x[s] for s in y},
+                        **{f"{s}_labels": y[s] for s in y})
+    checkpointing.save_model(fold_dir / "model", {"params": state.params, "batch_stats": state.batch_stats,
+                                                  "centers": state.centers})
+    scaler = ctx.sources["train"].scaler
+    _write_atomically(fold_dir / "model.json", json.dumps({
+        "fold": fold.name, "classes": list(ctx.classes), "scaler": dataclasses.asdict(scaler), **extra}, indent=2))
     return {"fold": fold.name, "best_epoch": progress["best_epoch"], "val": val, "test": test, **extra}
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audio_files import tone, write_wav
 from configs import test as test_config
-from ser_jax import train
+from ser_jax import predict, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +55,15 @@ def test_training_writes_results_and_the_loss_falls(uninterrupted):
     events = list((workdir / "fold_00" / "tensorboard").glob("events.out.tfevents.*"))
     assert events and b"loss/recon" in events[0].read_bytes() and b"val/ua" in events[0].read_bytes()
     embeddings = np.load(workdir / "fold_00" / "embeddings.npz")
-    assert embeddings["test"].shape == (39, 64)
+    assert embeddings["test"].shape == (39, 64) and embeddings["test_labels"].shape == (39,)
+    assert embeddings["train"].shape[0] + embeddings["val"].shape[0] + 39 == 339  # the 4 classes
+    assert fold["test"]["recon_mse"] > 0 and "recon_mse" in written["mean"]
+    assert "val/recon_mse" in log[0]
+    model_meta = json.loads((workdir / "fold_00" / "model.json").read_text())
+    assert model_meta["classes"] == ["anger", "happiness", "neutral", "sadness"]
+    results_md = (workdir / "results.md").read_text()
+    for png in ("confusion", "curves", "embeddings_tsne", "embeddings_pca"):
+        assert f"(plots/{png}.png)" in results_md and (workdir / "plots" / f"{png}.png").stat().st_size > 1000
 
 
 def test_kill_and_resume_reproduces_the_uninterrupted_result(uninterrupted, emodb_root, cache_dir, tmp_path):
@@ -111,6 +120,14 @@ def test_dai_and_pdt_train_end_to_end(emodb_root, cache_dir, tmp_path):
     fold = pdt_summary["folds"][0]
     assert fold["svm_c"] in (0.1, 1.0, 10.0) and fold["test"]["n"] == 39
     assert {"loss/cos", "loss/ce"} <= set(_log(tmp_path / "pdt")[0])
+
+    # inference through both: variable-length ConvGRU and the pairwise encoder + SVM
+    clips = [write_wav(tmp_path / "short.wav", tone(0.2, 22050), 22050),
+             write_wav(tmp_path / "long.wav", tone(12.0, 16000))]
+    for name in ("dai", "pdt"):
+        entries = predict.predict(predict.load_run(tmp_path / name), [str(c) for c in clips])
+        for e in entries:
+            assert sum(e["probabilities"].values()) == pytest.approx(1.0, abs=1e-5), (name, e)
 
 
 def test_non_finite_loss_stops_naming_step_and_term(emodb_root, cache_dir, tmp_path):

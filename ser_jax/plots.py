@@ -1,0 +1,181 @@
+"""Figures of runs and sweeps (PNG, matplotlib's Agg backend) and the separation figure.
+
+`separation` puts a number on "more compact": the mean distance of each utterance to its
+class centroid divided by the mean distance between class centroids, computed in the
+embedding space itself (not in the 2-D projection). Lower means tighter, better separated
+classes. Every embedding panel shows it in its title.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+from sklearn.manifold import TSNE  # noqa: E402
+
+METHODS = ("tsne", "pca")
+
+
+def separation(embeddings: np.ndarray, labels: np.ndarray) -> float:
+    """Mean distance to the own class centroid ÷ mean distance between class centroids.
+
+    Args:
+      embeddings: [N, D].
+      labels: int [N]; at least two distinct classes.
+    """
+    x = np.asarray(embeddings, np.float64)
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    if classes.size < 2:
+        raise ValueError("separation needs at least two classes")
+    centroids = np.stack([x[labels == c].mean(axis=0) for c in classes])
+    own = centroids[np.searchsorted(classes, labels)]
+    intra = np.linalg.norm(x - own, axis=1).mean()
+    i, j = np.triu_indices(classes.size, k=1)
+    inter = np.linalg.norm(centroids[i] - centroids[j], axis=1).mean()
+    return float(intra / max(inter, 1e-12))
+
+
+def project(embeddings: np.ndarray, method: str, *, seed: int = 0) -> np.ndarray:
+    """2-D projection [N, 2] by t-SNE (perplexity ≤ 30, PCA init) or PCA."""
+    x = np.asarray(embeddings, np.float64)
+    if method == "pca":
+        return PCA(n_components=2, random_state=seed).fit_transform(x)
+    if method == "tsne":
+        perplexity = float(min(30.0, max(2.0, (x.shape[0] - 1) / 3)))
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
+    raise ValueError(f"unknown projection {method!r}: {METHODS}")
+
+
+def embedding_figure(panels: Sequence[tuple], classes: Sequence[str], path, *, method: str) -> list[int]:
+    """Side-by-side 2-D projections coloured by emotion.
+
+    Args:
+      panels: (title, embeddings [N, D], labels [N]) per panel.
+      classes: class names (labels index them).
+      path: PNG to write.
+      method: `tsne` or `pca`.
+
+    Returns:
+      The number of points drawn in each panel.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    drawn = []
+    for ax, (title, emb, labels) in zip(axes[0], panels):
+        xy = project(emb, method)
+        labels = np.asarray(labels)
+        count = 0
+        for c, name in enumerate(classes):
+            sel = labels == c
+            if sel.any():
+                dots = ax.scatter(xy[sel, 0], xy[sel, 1], s=9, color=colours(c % 10), label=name, alpha=0.8)
+                count += len(dots.get_offsets())
+        drawn.append(count)
+        ax.set_title(f"{title}\nseparation {separation(emb, labels):.3f}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][-1].legend(fontsize=7, loc="best", markerscale=1.5)
+    fig.suptitle(f"{method.upper()} of the embeddings (separation: intra/inter-class distance, lower = tighter)",
+                 fontsize=9)
+    _save(fig, path)
+    return drawn
+
+
+def confusion_figure(confusion: np.ndarray, classes: Sequence[str], path, *, title: str) -> None:
+    """Row-normalised confusion matrix (rows: true class), recall on the diagonal."""
+    counts = np.asarray(confusion, np.float64)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(classes), 0.8 + 0.7 * len(classes)))
+    ax.imshow(rates, vmin=0, vmax=1, cmap="Blues")
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, f"{rates[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)
+
+
+def curves_figure(logs: Sequence[Sequence[dict]], path) -> list[str]:
+    """Training curves: each loss term and validation UA per epoch, mean over folds (band:
+    min–max). `logs` holds each fold's log.jsonl records. Returns the plotted keys."""
+    keys = sorted({k for log in logs for r in log for k in r if k.startswith(("loss/", "val/"))})
+    cols = min(4, len(keys))
+    rows = -(-len(keys) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.8 * rows), squeeze=False)
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    for ax, key in zip(axes.flat, keys):
+        series = [np.asarray([r[key] for r in log if key in r]) for log in logs]
+        series = [s for s in series if s.size]
+        length = min(s.size for s in series)
+        stack = np.stack([s[:length] for s in series])
+        epochs = np.arange(1, length + 1)
+        ax.plot(epochs, stack.mean(axis=0))
+        ax.fill_between(epochs, stack.min(axis=0), stack.max(axis=0), alpha=0.25)
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+    _save(fig, path)
+    return keys
+
+
+def sweep_curve_figure(values: Sequence[float], means: Sequence[float], stds: Sequence[float], path, *,
+                       xlabel: str, ylabel: str = "test UA (%)") -> None:
+    """A metric against a swept hyperparameter (mean ± std over folds × seeds)."""
+    order = np.argsort(values)
+    x = np.asarray(values, np.float64)[order]
+    m, s = np.asarray(means)[order], np.asarray(stds)[order]
+    fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    ax.errorbar(x, m, yerr=s, marker="o", capsize=3)
+    if np.all(x > 0) and x.max() / x.min() >= 100:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    _save(fig, path)
+
+
+def run_figures(workdir, summary: dict) -> dict:
+    """The figures of one run, written to WORKDIR/plots/: pooled confusion, training curves,
+    and t-SNE / PCA of the first fold's train and test embeddings. Returns {caption: path
+    relative to WORKDIR}."""
+    workdir = Path(workdir)
+    out = workdir / "plots"
+    classes = summary["classes"]
+    figures = {}
+    confusion_figure(summary["pooled"]["confusion"], classes, out / "confusion.png",
+                     title=f"pooled test confusion ({summary['pooled']['n']} utterances)")
+    figures["Pooled test confusion, row-normalised"] = "plots/confusion.png"
+    logs = [[json.loads(line) for line in f.read_text().splitlines()]
+            for f in sorted(workdir.glob("fold_*/log.jsonl"))]
+    if logs:
+        curves_figure(logs, out / "curves.png")
+        figures["Training curves (mean over folds, band: min–max)"] = "plots/curves.png"
+    first = workdir / "fold_00" / "embeddings.npz"
+    if first.is_file():
+        emb = np.load(first)
+        panels = [(f"{split} ({summary['folds'][0]['fold']})", emb[split], emb[f"{split}_labels"])
+                  for split in ("train", "test") if split in emb and len(np.unique(emb[f"{split}_labels"])) > 1]
+        for method in METHODS:
+            if panels:
+                embedding_figure(panels, classes, out / f"embeddings_{method}.png", method=method)
+                figures[f"{method.upper()} of the first fold's embeddings"] = f"plots/embeddings_{method}.png"
+    return figures
+
+
+def _save(fig, path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,51 @@
+"""Figures: PNGs with the expected points, and the separation figure against hand-computed values."""
+
+import numpy as np
+import pytest
+from matplotlib import image
+
+from ser_jax import plots
+
+
+def _png_ok(path):
+    assert path.is_file() and path.stat().st_size > 1000
+    pixels = image.imread(str(path))
+    assert pixels.ndim == 3 and pixels.shape[0] > 100 and pixels.shape[1] > 100
+
+
+def test_separation_hand_computed():
+    # class 0 at 0 and 2 (centroid 1), class 1 at 10 and 12 (centroid 11): intra 1, inter 10
+    x = np.asarray([[0.0], [2.0], [10.0], [12.0]])
+    assert plots.separation(x, np.asarray([0, 0, 1, 1])) == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        plots.separation(x, np.zeros(4, int))
+
+
+def test_separation_is_lower_for_clusters_than_for_shuffled_labels():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 50)
+    x = rng.normal(size=(4, 16))[labels] * 5 + rng.normal(size=(200, 16))
+    clustered = plots.separation(x, labels)
+    shuffled = plots.separation(x, rng.permutation(labels))
+    assert clustered < 0.5 < shuffled
+
+
+@pytest.mark.parametrize("method", plots.METHODS)
+def test_embedding_figure_draws_every_point(tmp_path, method):
+    rng = np.random.default_rng(1)
+    panels = [("train", rng.normal(size=(60, 8)), np.arange(60) % 3),
+              ("test", rng.normal(size=(25, 8)), np.arange(25) % 3)]
+    path = tmp_path / f"{method}.png"
+    assert plots.embedding_figure(panels, ["a", "b", "c"], path, method=method) == [60, 25]
+    _png_ok(path)
+
+
+def test_confusion_curves_and_sweep_figures(tmp_path):
+    plots.confusion_figure(np.asarray([[5, 1], [2, 0]]), ["x", "y"], tmp_path / "c.png", title="t")
+    _png_ok(tmp_path / "c.png")
+    logs = [[{"epoch": e, "loss/ce": 1.0 / e, "val/ua": 0.1 * e} for e in (1, 2, 3)] for _ in range(2)]
+    assert plots.curves_figure(logs, tmp_path / "curves.png") == ["loss/ce", "val/ua"]
+    _png_ok(tmp_path / "curves.png")
+    plots.sweep_curve_figure([0.001, 0.1, 1.0], [40.0, 45.0, 42.0], [2.0, 1.0, 3.0], tmp_path / "s.png",
+                             xlabel="λ")
+    _png_ok(tmp_path / "s.png")

@@ -6,6 +6,7 @@
         --audio=a.wav,b.flac --output=pred.json                           # trained run → probabilities
     python run.py --config configs/sac.py --workdir workdir/sac --mode=embed \
         --audio=a.wav,b.flac --output=emb.npz                             # trained run → embeddings
+    python run.py --config configs/sweeps/table1.py --workdir workdir/table1 --mode=sweep
     python run.py --config configs/sac.py --config.data.corpus=manifest \
         --config.data.manifest=my_corpus.csv --mode=describe
 
@@ -28,11 +29,12 @@ from ser_jax.errors import SerJaxError
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for this run's outputs.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "describe", "predict", "embed"],
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "describe", "predict", "embed", "sweep"],
                           "train: train and evaluate every fold (resumes if WORKDIR holds a run); "
                           "describe: report corpus, folds, feature cache and model size; "
                           "predict / embed: class probabilities / embeddings of --audio files with "
-                          "the run in WORKDIR (its own config.json is used).")
+                          "the run in WORKDIR (its own config.json is used); "
+                          "sweep: every variant × seed of a configs/sweeps/ file, then one comparison table.")
 _AUDIO = flags.DEFINE_list("audio", [], "predict/embed: audio files (any format, rate, channels, length).")
 _OUTPUT = flags.DEFINE_string("output", None, "predict: JSON file to write; embed: .npz file to write.")
 _FOLDS = flags.DEFINE_list("folds", [], "predict/embed: fold indices whose models to use (default: all).")
@@ -58,12 +60,19 @@ def main(argv) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # TFDS logs every shard it writes at INFO
     config = _CONFIG.value
-    resolve_paths(config, os.environ)
-    from ser_jax import describe, train  # after flag parsing: keeps --help fast
+    is_sweep = "variants" in config
+    if is_sweep != (_MODE.value == "sweep"):
+        raise app.UsageError("--mode=sweep takes a configs/sweeps/ file, the other modes an experiment config")
+    resolve_paths(config.base if is_sweep else config, os.environ)
+    from ser_jax import describe, sweep, train  # after flag parsing: keeps --help fast
 
     try:
         if _MODE.value == "describe":
             describe.describe(config, workdir=_WORKDIR.value)
+        elif _MODE.value == "sweep":
+            if not _WORKDIR.value:
+                raise app.UsageError("--mode=sweep needs --workdir (where the runs and the comparison go)")
+            sweep.run_sweep(config, _WORKDIR.value)
         elif _MODE.value in ("predict", "embed"):
             failed = _infer(_MODE.value)
             sys.exit(1 if failed == len(_AUDIO.value) else 0)

@@ -1,0 +1,309 @@
+"""Grids of variants × seeds: run (or reuse) each, then one comparison table with tests.
+
+A sweep config (configs/sweeps/*.py) holds a `title`, a full experiment config `base`, the
+`seeds`, `variants`: ((name, baseline variant or "", ("dotted.key=value", ...)), ...) in
+table order, `only` (run just these variants; () → all), `curves`: ((dotted key, (variant,
+...)), ...) to plot test UA against, and `embedding_figures` (t-SNE of each variant beside
+its baseline).
+Each (variant, seed) trains with `train.train_and_evaluate` in
+WORKDIR/runs/<variant>/seed_<seed>/: a finished run is read back, an interrupted one
+resumes, and a folder holding a run of different settings is refused rather than mixed in.
+
+The comparison (sweep.md / sweep.csv / sweep.json) gives per variant UA and WA mean ± std
+over folds × seeds, UA and WA pooled over every test prediction, the test reconstruction
+MSE where there is a decoder, the separation of the test embeddings (`plots.separation`)
+and, against its baseline, the mean paired UA difference over matching (seed, fold) runs
+with a Wilcoxon signed-rank test.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import dataclasses
+import io
+import json
+import re
+from pathlib import Path
+
+import ml_collections
+import numpy as np
+from scipy import stats
+
+from ser_jax import metrics, plots, train
+from ser_jax.errors import SerJaxError
+
+_MACHINE_KEYS = ("cache_dir", "data.root")  # where things are, not what is run
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    variant: str
+    seed: int
+    config: ml_collections.ConfigDict
+    workdir: Path
+
+
+def parse_assignment(text: str) -> tuple[str, object]:
+    """`"loss.center_weight=0.3"` → ("loss.center_weight", 0.3); non-literals stay strings."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise SerJaxError(f"sweep setting {text!r} is not of the form dotted.key=value")
+    try:
+        parsed = ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        parsed = value.strip()
+    return key.strip(), parsed
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    name: str
+    baseline: str
+    settings: tuple
+
+
+def variants(sweep) -> dict:
+    """name → Variant, in the sweep's order."""
+    out = {}
+    for entry in sweep.variants:
+        if len(entry) != 3:
+            raise SerJaxError(f"sweep variant {entry!r} is not (name, baseline, settings)")
+        name, baseline, settings = entry
+        if name in out:
+            raise SerJaxError(f"sweep variant {name!r} appears twice")
+        out[name] = Variant(name, baseline, tuple(settings))
+    return out
+
+
+def variant_config(sweep, name: str, seed: int) -> ml_collections.ConfigDict:
+    """`sweep.base` with the variant's settings and the seed applied."""
+    config = ml_collections.ConfigDict(sweep.base.to_dict())
+    flat = dict(parse_assignment(item) for item in variants(sweep)[name].settings)
+    try:
+        config.update_from_flattened_dict(flat)
+    except (KeyError, AttributeError) as err:
+        raise SerJaxError(f"sweep variant {name!r}: unknown config key ({err})") from None
+    config.seed = seed
+    return config
+
+
+def expand(sweep, workdir) -> list[Run]:
+    """Every (variant, seed) of the sweep (restricted to `sweep.only` when it names any)."""
+    table = variants(sweep)
+    names = list(table)
+    unknown = [n for n in sweep.only if n not in names]
+    if unknown:
+        raise SerJaxError(f"--config.only names unknown variants {unknown}; the sweep has {names}")
+    chosen = [n for n in names if not sweep.only or n in sweep.only]
+    for name in chosen:
+        base = table[name].baseline
+        if base and base not in names:
+            raise SerJaxError(f"variant {name!r}: baseline {base!r} is not a variant of this sweep")
+    return [Run(name, int(seed), variant_config(sweep, name, int(seed)),
+                Path(workdir) / "runs" / slug(name) / f"seed_{int(seed)}")
+            for name in chosen for seed in sweep.seeds]
+
+
+def slug(name: str) -> str:
+    """A folder name for a variant name (`S+A+C mel` → `S+A+C_mel`)."""
+    return re.sub(r"[^A-Za-z0-9+=.,-]+", "_", name).strip("_") or "variant"
+
+
+def run_sweep(sweep, workdir, *, out=print) -> dict:
+    """Trains (or reuses) every run, then writes the comparison and its figures to WORKDIR."""
+    workdir = Path(workdir)
+    runs = expand(sweep, workdir)
+    summaries = {}
+    for i, run in enumerate(runs):
+        _check_same_settings(run)
+        label = f"[{i + 1}/{len(runs)}] {run.variant} seed {run.seed}"
+        results = run.workdir / "results.json"
+        if results.is_file():
+            out(f"{label}: finished earlier, reused ({results})")
+            summaries[(run.variant, run.seed)] = json.loads(results.read_text())
+            continue
+        out(f"{label}: training in {run.workdir}")
+        summaries[(run.variant, run.seed)] = train.train_and_evaluate(run.config, run.workdir, out=out)
+    rows = compare(sweep, runs, summaries)
+    figures = _figures(sweep, runs, rows, workdir)
+    _write(workdir, sweep, rows, figures)
+    out(f"comparison of {len(rows)} variants written: {workdir / 'sweep.md'}")
+    return {"rows": rows, "figures": figures}
+
+
+def paired_test(values: np.ndarray, baseline: np.ndarray) -> dict:
+    """Mean paired difference and the two-sided Wilcoxon signed-rank test of `values − baseline`.
+
+    Returns:
+      {"n", "mean_diff", "statistic" (min of the positive and negative rank sums), "p"};
+      statistic and p are None with fewer than two non-zero differences.
+    """
+    diff = np.asarray(values, np.float64) - np.asarray(baseline, np.float64)
+    result = {"n": int(diff.size), "mean_diff": float(diff.mean()) if diff.size else float("nan"),
+              "statistic": None, "p": None}
+    if np.count_nonzero(diff) >= 2:
+        test = stats.wilcoxon(diff, zero_method="wilcox", alternative="two-sided")
+        result["statistic"], result["p"] = float(test.statistic), float(test.pvalue)
+    return result
+
+
+def compare(sweep, runs: list[Run], summaries: dict) -> list[dict]:
+    """One row per variant (see the module docstring)."""
+    rows = []
+    for name in dict.fromkeys(r.variant for r in runs):
+        per_run = {(seed, f["fold"]): f for (v, seed), s in summaries.items() if v == name for f in s["folds"]}
+        folds = list(per_run.values())
+        ua = np.asarray([f["test"]["ua"] for f in folds])
+        wa = np.asarray([f["test"]["wa"] for f in folds])
+        classes = next(s["classes"] for (v, _), s in summaries.items() if v == name)
+        pooled = metrics.summarize(np.sum([f["test"]["confusion"] for f in folds], axis=0), classes)
+        variant = variants(sweep)[name]
+        row = {"variant": name, "baseline": variant.baseline, "settings": list(variant.settings),
+               "runs": len(folds), "ua_mean": float(ua.mean()), "ua_std": float(ua.std()),
+               "wa_mean": float(wa.mean()), "wa_std": float(wa.std()),
+               "pooled_ua": pooled["ua"], "pooled_wa": pooled["wa"], "pooled_n": pooled["n"]}
+        mse = [f["test"]["recon_mse"] for f in folds if "recon_mse" in f["test"]]
+        if mse:
+            row["recon_mse_mean"], row["recon_mse_std"] = float(np.mean(mse)), float(np.std(mse))
+        seps = _separations(runs, name)
+        if seps:
+            row["separation_mean"], row["separation_std"] = float(np.mean(seps)), float(np.std(seps))
+        base = row["baseline"]
+        if base and any(r.variant == base for r in runs):
+            base_runs = {(seed, f["fold"]): f for (v, seed), s in summaries.items() if v == base
+                         for f in s["folds"]}
+            keys = sorted(set(per_run) & set(base_runs))
+            test = paired_test([per_run[k]["test"]["ua"] for k in keys], [base_runs[k]["test"]["ua"] for k in keys])
+            row.update({"pairs": test["n"], "ua_diff": test["mean_diff"], "wilcoxon_w": test["statistic"],
+                        "p": test["p"]})
+        rows.append(row)
+    return rows
+
+
+def _separations(runs: list[Run], name: str) -> list[float]:
+    values = []
+    for run in runs:
+        if run.variant != name:
+            continue
+        for path in sorted(run.workdir.glob("fold_*/embeddings.npz")):
+            emb = np.load(path)
+            if len(np.unique(emb["test_labels"])) > 1:
+                values.append(plots.separation(emb["test"], emb["test_labels"]))
+    return values
+
+
+def _check_same_settings(run: Run) -> None:
+    saved = run.workdir / "config.json"
+    if not saved.is_file():
+        return
+    old = _settings(ml_collections.ConfigDict(json.loads(saved.read_text())))
+    new = _settings(ml_collections.ConfigDict(json.loads(run.config.to_json_best_effort())))
+    if old != new:
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise SerJaxError(f"{run.workdir} holds a run of other settings ({', '.join(changed[:6])} differ): "
+                          "use a new --workdir for a changed sweep, or delete that run folder")
+
+
+def _settings(config) -> dict:
+    flat = {}
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, (dict, ml_collections.ConfigDict)):
+                walk(value, name + ".")
+            elif name not in _MACHINE_KEYS:
+                flat[name] = json.dumps(value)  # tuples and lists compare alike
+
+    walk(config, "")
+    return flat
+
+
+def _figures(sweep, runs: list[Run], rows: list[dict], workdir: Path) -> dict:
+    figures = {}
+    first = {}
+    for run in runs:
+        first.setdefault(run.variant, run)
+    for row in rows:
+        base = row["baseline"]
+        if not base or base not in first or not sweep.embedding_figures:
+            continue
+        panels = []
+        for name in (base, row["variant"]):
+            path = first[name].workdir / "fold_00" / "embeddings.npz"
+            if not path.is_file():
+                break
+            emb = np.load(path)
+            classes = json.loads((first[name].workdir / "results.json").read_text())["classes"]
+            panels += [(f"{name}: {split}", emb[split], emb[f"{split}_labels"]) for split in ("test", "train")]
+        else:
+            rel = f"plots/tsne_{slug(row['variant'])}_vs_{slug(base)}.png"
+            plots.embedding_figure(panels, classes, workdir / rel, method="tsne")
+            figures[f"t-SNE of fold 0 (seed {first[base].seed}): {row['variant']} against {base}"] = rel
+    by_name = {row["variant"]: row for row in rows}
+    for key, names in sweep.curves:
+        points = [(_lookup(variant_config(sweep, n, sweep.seeds[0]), key), by_name[n]) for n in names if n in by_name]
+        if len(points) >= 2:
+            rel = f"plots/curve_{slug(key)}.png"
+            plots.sweep_curve_figure([float(v) for v, _ in points], [100 * r["ua_mean"] for _, r in points],
+                                     [100 * r["ua_std"] for _, r in points], workdir / rel, xlabel=key)
+            figures[f"Test UA against {key} (mean ± std over folds × seeds)"] = rel
+    return figures
+
+
+def _lookup(config, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+_COLUMNS = ("variant", "baseline", "runs", "ua_mean", "ua_std", "wa_mean", "wa_std", "pooled_ua", "pooled_wa",
+            "pooled_n", "recon_mse_mean", "recon_mse_std", "separation_mean", "separation_std", "pairs", "ua_diff",
+            "wilcoxon_w", "p")
+
+
+def _write(workdir: Path, sweep, rows: list[dict], figures: dict) -> None:
+    (workdir / "sweep.json").write_text(json.dumps({"seeds": list(sweep.seeds), "rows": rows,
+                                                    "figures": figures}, indent=2))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    (workdir / "sweep.csv").write_text(buffer.getvalue())
+    (workdir / "sweep.md").write_text(markdown(sweep, rows, figures))
+
+
+def markdown(sweep, rows: list[dict], figures: dict) -> str:
+    """The comparison table, how to read it, and the figures."""
+    pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
+    has_mse = any("recon_mse_mean" in r for r in rows)
+    head = ["variant", "runs", "UA (%)", "WA (%)", "pooled UA", "pooled WA", "separation"]
+    head += ["test MSE"] if has_mse else []
+    head += ["baseline", "ΔUA (pts)", "Wilcoxon W", "p"]
+    lines = [f"# {sweep.title}", "",
+             f"Seeds {list(sweep.seeds)}; UA/WA mean ± std over folds × seeds; pooled over every test "
+             "prediction; separation: mean intra- over inter-class distance of the test embeddings "
+             "(lower = tighter); ΔUA: mean paired difference against the baseline over matching "
+             "(seed, fold) runs, with the two-sided Wilcoxon signed-rank test.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["variant"], str(r["runs"]), f"{pct(r['ua_mean'])} ± {pct(r['ua_std'])}",
+                 f"{pct(r['wa_mean'])} ± {pct(r['wa_std'])}", pct(r["pooled_ua"]), pct(r["pooled_wa"]),
+                 f"{r['separation_mean']:.3f}" if "separation_mean" in r else "–"]
+        if has_mse:
+            cells.append(f"{r['recon_mse_mean']:.5f}" if "recon_mse_mean" in r else "–")
+        if "ua_diff" in r:
+            cells += [r["baseline"], f"{100 * r['ua_diff']:+.1f}",
+                      "–" if r["wilcoxon_w"] is None else f"{r['wilcoxon_w']:.1f}",
+                      "–" if r["p"] is None else f"{r['p']:.3g}"]
+        else:
+            cells += ["–"] * 4
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Settings of each variant (on top of the sweep's base config):", ""]
+    lines += [f"- **{r['variant']}**: " + (", ".join(f"`{s}`" for s in r["settings"]) or "base config")
+              for r in rows]
+    for caption, path in figures.items():
+        lines += ["", f"**{caption}**", "", f"![{caption}]({path})"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,77 @@
+"""The sweep runner on configs/test.py-sized runs, and its paired test on known inputs."""
+
+import csv
+import json
+
+import ml_collections
+import numpy as np
+import pytest
+
+from configs import test as test_config
+from ser_jax import sweep
+from ser_jax.errors import SerJaxError
+
+
+def test_wilcoxon_on_known_differences():
+    # differences 1, -2, 3, 4, 5: ranks 1..5, negative rank sum 2 = W; exact two-sided
+    # p = 2 · #{subsets of {1..5} with sum ≤ 2} / 2^5 = 2 · 3 / 32
+    result = sweep.paired_test(np.array([1.0, -2, 3, 4, 5]) + 10, np.full(5, 10.0))
+    assert result["n"] == 5 and result["mean_diff"] == pytest.approx(2.2)
+    assert result["statistic"] == 2.0 and result["p"] == pytest.approx(6 / 32)
+    assert sweep.paired_test([0.5, 0.5], [0.5, 0.5])["p"] is None  # no differences: no test
+
+
+def test_parse_assignment():
+    assert sweep.parse_assignment("loss.center_weight=0.3") == ("loss.center_weight", 0.3)
+    assert sweep.parse_assignment("features.kind='mfcc'") == ("features.kind", "mfcc")
+    assert sweep.parse_assignment("train.task=pairwise") == ("train.task", "pairwise")
+    with pytest.raises(SerJaxError):
+        sweep.parse_assignment("no_equals_sign")
+
+
+def _tiny_sweep(emodb_root, cache_dir):
+    config = ml_collections.ConfigDict()
+    config.title = "tiny"
+    config.base = test_config.get_config()
+    config.base.data.root, config.base.cache_dir = str(emodb_root), str(cache_dir)
+    config.base.train.epochs = 1
+    config.seeds = (0, 1)
+    config.only = ()
+    config.variants = (("S", "", ("loss.center_weight=0.0", "loss.recon_weight=0.0")),
+                       ("S+C", "S", ("loss.recon_weight=0.0",)))
+    config.curves = (("loss.center_weight", ("S", "S+C")),)
+    config.embedding_figures = True
+    return config
+
+
+def test_sweep_table_is_complete_and_finished_runs_are_reused(emodb_root, cache_dir, tmp_path):
+    config = _tiny_sweep(emodb_root, cache_dir)
+    messages = []
+    first = sweep.run_sweep(config, tmp_path, out=messages.append)
+    rows = {r["variant"]: r for r in first["rows"]}
+    assert list(rows) == ["S", "S+C"]
+    for row in rows.values():
+        assert row["runs"] == 4  # 2 seeds × 2 folds
+        assert 0 <= row["ua_mean"] <= 1 and 0 <= row["pooled_wa"] <= 1 and row["separation_mean"] > 0
+        assert row["pooled_n"] == 2 * (39 + 42)  # speakers 03 and 08: 4-class utterances, per seed
+    assert rows["S+C"]["pairs"] == 4 and "ua_diff" not in rows["S"]
+    assert rows["S+C"]["ua_diff"] == pytest.approx(rows["S+C"]["ua_mean"] - rows["S"]["ua_mean"])
+    with open(tmp_path / "sweep.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [r["variant"] for r in table] == ["S", "S+C"] and table[1]["baseline"] == "S"
+    assert all(table[0][k] != "" for k in ("ua_mean", "ua_std", "wa_mean", "pooled_ua", "separation_mean"))
+    md = (tmp_path / "sweep.md").read_text()
+    assert "| S+C | 4 |" in md and "Wilcoxon" in md
+    for path in json.loads((tmp_path / "sweep.json").read_text())["figures"].values():
+        assert (tmp_path / path).stat().st_size > 1000 and f"({path})" in md
+    assert len(first["figures"]) == 2  # the t-SNE beside the baseline and the λ curve
+    assert sum("training in" in m for m in messages) == 4
+
+    messages.clear()
+    second = sweep.run_sweep(config, tmp_path, out=messages.append)
+    assert sum("reused" in m for m in messages) == 4 and not any("training in" in m for m in messages)
+    assert second["rows"] == first["rows"]
+
+    config.base.train.epochs = 2  # other settings in the same folder: refused, not mixed in
+    with pytest.raises(SerJaxError, match="other settings.*train.epochs"):
+        sweep.run_sweep(config, tmp_path, out=messages.append)

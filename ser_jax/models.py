@@ -49,6 +49,7 @@ class ParallelCNN(nn.Module):
       reconstruct: build the reconstruction branch (A).
       recon_dim: width of the reconstruction branch's FC + BN layer.
       decoder_dims: hidden FC layers of the decoder before the sigmoid output layer.
+      bn_momentum: BatchNorm running-statistics momentum (config.model.bn_momentum).
     """
 
     num_classes: int
@@ -60,6 +61,7 @@ class ParallelCNN(nn.Module):
     recon_dim: int = 64
     decoder_dims: Sequence[int] = (256,)
     dtype: jnp.dtype = jnp.float32
+    bn_momentum: float = 0.9
 
     @nn.compact
     def __call__(self, x, *, train: bool):
@@ -75,7 +77,8 @@ class ParallelCNN(nn.Module):
 
         def fc_bn_relu(width, name):
             y = nn.Dense(width, dtype=self.dtype, name=f"{name}_fc")(shared)
-            y = nn.BatchNorm(use_running_average=not train, dtype=self.dtype, name=f"{name}_bn")(y)
+            y = nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, dtype=self.dtype,
+                             name=f"{name}_bn")(y)
             return nn.relu(y)
 
         embedding = fc_bn_relu(self.embed_dim, "embed")
@@ -104,6 +107,7 @@ class ConvGRU(nn.Module):
       gru_units: units per direction (128 in the talk).
       z_dim: size of FC1's output z, on which the center loss acts.
       dropout: dropout before FC2.
+      bn_momentum: BatchNorm running-statistics momentum.
     """
 
     num_classes: int
@@ -112,6 +116,7 @@ class ConvGRU(nn.Module):
     z_dim: int = 128
     dropout: float = 0.3
     dtype: jnp.dtype = jnp.float32
+    bn_momentum: float = 0.9
 
     @nn.compact
     def __call__(self, x, lengths, *, train: bool):
@@ -121,7 +126,8 @@ class ConvGRU(nn.Module):
             valid = jnp.arange(h.shape[1])[None, :] < lengths[:, None]
             h = h * valid[:, :, None, None].astype(h.dtype)
             h = nn.Conv(channels, (3, 3), padding="SAME", dtype=self.dtype)(h)
-            h = nn.relu(nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(h))
+            h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
+                                     dtype=self.dtype)(h))
             h = nn.max_pool(h, (2, 2), strides=(2, 2))
             lengths = jnp.maximum(lengths // 2, 1)
         seq = h.reshape(h.shape[0], h.shape[1], -1)
@@ -144,19 +150,22 @@ class SattEncoder(nn.Module):
       conv_channels: channels of the five conv layers (Satt-style; the figure is missing).
       kernel: conv kernel (time, frequency).
       embed_dim: output vector size (256 in the paper).
+      bn_momentum: BatchNorm running-statistics momentum.
     """
 
     conv_channels: Sequence[int] = (16, 32, 32, 64, 64)
     kernel: Sequence[int] = (3, 3)
     embed_dim: int = 256
     dtype: jnp.dtype = jnp.float32
+    bn_momentum: float = 0.9
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         h = x[..., None].astype(self.dtype)
         for channels in self.conv_channels:
             h = nn.Conv(channels, tuple(self.kernel), padding="SAME", dtype=self.dtype)(h)
-            h = nn.relu(nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(h))
+            h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
+                                     dtype=self.dtype)(h))
             h = nn.max_pool(h, (2, 2), strides=(2, 2))
         return nn.Dense(self.embed_dim, dtype=self.dtype)(h.reshape(h.shape[0], -1))
 
@@ -214,17 +223,18 @@ def from_config(model_config, num_classes: int, *, reconstruct: bool = False) ->
         module = ParallelCNN(num_classes=num_classes, kernel_sizes=tuple(map(tuple, c.kernel_sizes)),
                              channels=c.channels, embed_dim=c.embed_dim, dropout=c.dropout,
                              recon_dim=c.recon_dim, decoder_dims=tuple(c.decoder_dims),
-                             reconstruct=reconstruct, dtype=dtype)
+                             reconstruct=reconstruct, bn_momentum=model_config.bn_momentum, dtype=dtype)
         return module, c.embed_dim
     if name == "conv_gru":
         c = model_config.conv_gru
         module = ConvGRU(num_classes=num_classes, conv_channels=tuple(c.conv_channels),
-                         gru_units=c.gru_units, z_dim=c.z_dim, dropout=c.dropout, dtype=dtype)
+                         gru_units=c.gru_units, z_dim=c.z_dim, dropout=c.dropout,
+                         bn_momentum=model_config.bn_momentum, dtype=dtype)
         return module, c.z_dim
     if name == "pairwise":
         c = model_config.pairwise
         encoder = SattEncoder(conv_channels=tuple(c.conv_channels), kernel=tuple(c.kernel),
-                              embed_dim=c.embed_dim, dtype=dtype)
+                              embed_dim=c.embed_dim, bn_momentum=model_config.bn_momentum, dtype=dtype)
         return PairwiseModel(num_classes=num_classes, encoder=encoder, hidden=c.hidden, dtype=dtype), c.embed_dim
     raise ValueError(f"unknown model {name!r}: parallel_cnn | conv_gru | pairwise")
 

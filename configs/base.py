@@ -90,6 +90,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.epochs = 50
     config.train.batch_size = 32
     config.train.eval_batch_size = 64
+    # Devices the batch is split over (jax.sharding, 1-D mesh); 0: every visible device.
+    # Both batch sizes must be multiples of it.
+    config.train.num_devices = 0
     config.train.max_folds = 0  # run only the first N folds (quick looks); 0: all
     config.train.input_scaling = "minmax"  # minmax | standardize | none, training-fold statistics
     config.train.bucket_frames = 100  # variable length: pad to a multiple of this

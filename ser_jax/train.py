@@ -21,8 +21,8 @@ import optax
 from tensorboardX import SummaryWriter
 from tqdm.auto import tqdm
 
-from ser_jax import (checkpointing, feature_cache, features, input_pipeline, losses, metrics, models, plots,
-                     protocols, report, steps, svm)
+from ser_jax import (checkpointing, feature_cache, features, input_pipeline, losses, metrics, models, parallel,
+                     plots, protocols, report, steps, svm)
 from ser_jax.corpora import load_corpus
 from ser_jax.errors import SerJaxError
 
@@ -105,6 +105,7 @@ class _Fold:
     embed_dim: int
     pairwise: bool
     eval_batch_size: int
+    mesh: object
 
 
 def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
@@ -127,6 +128,7 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
         state = state.replace(**restored["state"])
         best = restored["best"]
         progress = {key: value.item() for key, value in restored["progress"].items()}
+    state = parallel.replicate(state, ctx.mesh)
     train_fn = jax.jit(functools.partial(steps.train_step, spec=ctx.spec), donate_argnums=0)
     bar = tqdm(total=tc.epochs, initial=progress["epoch"], desc=f"fold {k + 1}/{num_folds} {fold.name}",
                unit="epoch")
@@ -134,7 +136,7 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
     with (fold_dir / "log.jsonl").open("a") as log:
         for epoch in range(progress["epoch"], tc.epochs):
             history = []  # per-step metrics stay on device until the epoch ends
-            for batch in batches(epoch):
+            for batch in parallel.prefetch(batches(epoch), ctx.mesh):
                 state, step_metrics = train_fn(state, batch, step_key)
                 history.append(step_metrics)
             record = _check_and_average(jax.device_get(history), fold.name, int(state.step) - len(history))
@@ -158,7 +160,7 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
     bar.close()
     board.close()
     ckpts.close()
-    best_state = state.replace(**{key: jax.device_put(v) for key, v in best.items()})
+    best_state = state.replace(**parallel.replicate(best, ctx.mesh))
     return _final_evaluation(ctx, best_state, fold, progress, fold_dir, config)
 
 
@@ -175,8 +177,11 @@ def _prepare(config, corpus, store, fold) -> _Fold:
                           "fixed-length features (--config.features.crop_seconds > 0)")
     model, embed_dim = models.for_run(config, num_classes)
     spec = loss_spec(config, sources["train"].labels, num_classes)
+    mesh = parallel.data_mesh(tc.num_devices)
+    parallel.check_batch_size(tc.batch_size, mesh)
+    parallel.check_batch_size(tc.eval_batch_size, mesh, "--config.train.eval_batch_size")
     return _Fold(sources, tuple(corpus.classes), model, spec, num_classes, embed_dim, pairwise,
-                 tc.eval_batch_size)
+                 tc.eval_batch_size, mesh)
 
 
 def _batch_starts(ctx, tc):
@@ -222,7 +227,7 @@ def _evaluate(ctx, state, split: str, *, with_embeddings: bool = False):
     recon_se = jnp.zeros((), jnp.float32)
     embeddings = []
     for batch in input_pipeline.eval_batches(source, ctx.eval_batch_size):
-        out = _eval_fn(ctx)(state, batch)
+        out = _eval_fn(ctx)(state, parallel.shard_batch(batch, ctx.mesh))
         confusion = confusion + out["confusion"]
         if "recon_se" in out:
             recon_se = recon_se + out["recon_se"]
@@ -250,7 +255,7 @@ def _embed(ctx, state, split: str) -> np.ndarray:
     """Encoder vectors of every utterance of a split (pairwise task)."""
     encode = jax.jit(lambda v, x: ctx.model.apply(v, x, train=False, method=models.PairwiseModel.embed))
     variables = {"params": state.params, "batch_stats": state.batch_stats}
-    parts = [np.asarray(encode(variables, b["x"]))[b["mask"] > 0]
+    parts = [np.asarray(encode(variables, parallel.shard_batch({"x": b["x"]}, ctx.mesh)["x"]))[b["mask"] > 0]
              for b in input_pipeline.eval_batches(ctx.sources[split], ctx.eval_batch_size)]
     return np.concatenate(parts)
 

@@ -37,6 +37,9 @@ _MODE = flags.DEFINE_enum("mode", "train", ["train", "describe", "predict", "emb
                           "sweep: every variant × seed of a configs/sweeps/ file, then one comparison table.")
 _AUDIO = flags.DEFINE_list("audio", [], "predict/embed: audio files (any format, rate, channels, length).")
 _OUTPUT = flags.DEFINE_string("output", None, "predict: JSON file to write; embed: .npz file to write.")
+_DISTRIBUTED = flags.DEFINE_bool("distributed", False,
+                                  "call jax.distributed.initialize() first (multi-host training: run the "
+                                  "same command on every host; cluster settings come from the environment)")
 _FOLDS = flags.DEFINE_list("folds", [], "predict/embed: fold indices whose models to use (default: all).")
 flags.mark_flags_as_required(["config"])
 
@@ -59,6 +62,10 @@ def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.set_verbosity(logging.WARNING)  # TFDS logs every shard it writes at INFO
+    if _DISTRIBUTED.value:
+        import jax
+
+        jax.distributed.initialize()
     config = _CONFIG.value
     is_sweep = "variants" in config
     if is_sweep != (_MODE.value == "sweep"):

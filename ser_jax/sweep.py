@@ -33,7 +33,7 @@ from scipy import stats
 from ser_jax import metrics, plots, train
 from ser_jax.errors import SerJaxError
 
-_MACHINE_KEYS = ("cache_dir", "data.root")  # where things are, not what is run
+_MACHINE_KEYS = ("cache_dir", "data.root", "feature_workers", "train.num_devices")  # where and how it runs, not what
 
 
 @dataclasses.dataclass(frozen=True)

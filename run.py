@@ -39,7 +39,11 @@ _AUDIO = flags.DEFINE_list("audio", [], "predict/embed: audio files (any format,
 _OUTPUT = flags.DEFINE_string("output", None, "predict: JSON file to write; embed: .npz file to write.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False,
                                   "call jax.distributed.initialize() first (multi-host training: run the "
-                                  "same command on every host; cluster settings come from the environment)")
+                                  "same command on every host). On TPU, Slurm and Open MPI the cluster is "
+                                  "detected; elsewhere give the three flags below.")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "--distributed: host:port of process 0.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "--distributed: number of processes (hosts).")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "--distributed: this process's rank, 0-based.")
 _FOLDS = flags.DEFINE_list("folds", [], "predict/embed: fold indices whose models to use (default: all).")
 flags.mark_flags_as_required(["config"])
 
@@ -65,7 +69,8 @@ def main(argv) -> None:
     if _DISTRIBUTED.value:
         import jax
 
-        jax.distributed.initialize()
+        jax.distributed.initialize(coordinator_address=_COORDINATOR.value, num_processes=_NUM_PROCESSES.value,
+                                   process_id=_PROCESS_ID.value)
     config = _CONFIG.value
     is_sweep = "variants" in config
     if is_sweep != (_MODE.value == "sweep"):

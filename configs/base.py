@@ -57,6 +57,9 @@ def get_config() -> ml_collections.ConfigDict:
     pc.dropout = 0.5  # paper tried 0.25–0.75
     pc.recon_dim = 64  # reconstruction branch FC + BN width (not given: same as the embedding)
     pc.decoder_dims = (256,)  # decoder hidden FCs before the sigmoid output (not given)
+    # Weight gradient of the conv paths: auto (im2col GEMM on CPU, where it is ~1.4–2× faster
+    # than XLA's backward-filter conv; XLA on GPU) | xla | im2col. Same values either way.
+    pc.conv_weight_grad = "auto"
     cg = config.model.conv_gru = ml_collections.ConfigDict()
     cg.conv_channels = (32, 64)  # conv blocks (figure missing from the talk)
     cg.gru_units = 128  # per direction, talk

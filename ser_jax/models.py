@@ -13,6 +13,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ser_jax import conv
+
 
 def half_max_pool(x: jax.Array) -> jax.Array:
     """Max-pool [B, H, W, C] with window = stride = half of H and W → [B, 2, 2, C].
@@ -50,6 +52,8 @@ class ParallelCNN(nn.Module):
       recon_dim: width of the reconstruction branch's FC + BN layer.
       decoder_dims: hidden FC layers of the decoder before the sigmoid output layer.
       bn_momentum: BatchNorm running-statistics momentum (config.model.bn_momentum).
+      conv_weight_grad: `auto`, `xla` or `im2col`: how the paths' weight gradients are
+        computed (same values; see ser_jax.conv).
     """
 
     num_classes: int
@@ -62,14 +66,16 @@ class ParallelCNN(nn.Module):
     decoder_dims: Sequence[int] = (256,)
     dtype: jnp.dtype = jnp.float32
     bn_momentum: float = 0.9
+    conv_weight_grad: str = "auto"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         batch, frames, bins = x.shape
         h = x[..., None].astype(self.dtype)
         paths = []
-        for kt, kf in self.kernel_sizes:
-            c = nn.relu(nn.Conv(self.channels, (kt, kf), padding="VALID", dtype=self.dtype)(h))
+        for i, (kt, kf) in enumerate(self.kernel_sizes):
+            c = nn.relu(conv.SingleChannelConv(self.channels, (kt, kf), weight_grad=self.conv_weight_grad,
+                                               dtype=self.dtype, name=f"Conv_{i}")(h))
             if min(c.shape[1], c.shape[2]) < 2:
                 raise ValueError(f"input {frames}×{bins} is smaller than kernel {kt}×{kf} allows")
             paths.append(half_max_pool(c).reshape(batch, -1))
@@ -223,7 +229,8 @@ def from_config(model_config, num_classes: int, *, reconstruct: bool = False) ->
         module = ParallelCNN(num_classes=num_classes, kernel_sizes=tuple(map(tuple, c.kernel_sizes)),
                              channels=c.channels, embed_dim=c.embed_dim, dropout=c.dropout,
                              recon_dim=c.recon_dim, decoder_dims=tuple(c.decoder_dims),
-                             reconstruct=reconstruct, bn_momentum=model_config.bn_momentum, dtype=dtype)
+                             reconstruct=reconstruct, bn_momentum=model_config.bn_momentum,
+                             conv_weight_grad=c.conv_weight_grad, dtype=dtype)
         return module, c.embed_dim
     if name == "conv_gru":
         c = model_config.conv_gru

@@ -199,8 +199,10 @@ def _check_same_settings(run: Run) -> None:
         return
     old = _settings(ml_collections.ConfigDict(json.loads(saved.read_text())))
     new = _settings(ml_collections.ConfigDict(json.loads(run.config.to_json_best_effort())))
-    if old != new:
-        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    # Keys only one side has come from a newer or older ser_jax (new keys default to the old
+    # behaviour); every key both have must agree.
+    changed = sorted(k for k in set(old) & set(new) if old[k] != new[k])
+    if changed:
         raise SerJaxError(f"{run.workdir} holds a run of other settings ({', '.join(changed[:6])} differ): "
                           "use a new --workdir for a changed sweep, or delete that run folder")
 

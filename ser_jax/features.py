@@ -185,27 +185,3 @@ def _mel_basis(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
     basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels)
     basis.setflags(write=False)
     return basis
-
-
-def minmax_stats(feats: np.ndarray, lengths: np.ndarray | None = None) -> tuple[float, float]:
-    """Global min and max over the valid frames of the training utterances.
-
-    Args:
-      feats: [N, T, F] padded features of the training fold only (or any [..., F] array).
-      lengths: int [N] valid frames per utterance; None → all frames are valid.
-
-    Returns:
-      (lo, hi) to pass to `minmax_scale`.
-    """
-    feats = np.asarray(feats)
-    if lengths is None:
-        return float(feats.min()), float(feats.max())
-    valid = np.arange(feats.shape[1])[None, :] < np.asarray(lengths)[:, None]
-    values = feats[valid]
-    return float(values.min()), float(values.max())
-
-
-def minmax_scale(feats: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Maps [lo, hi] → [0, 1], clipping values outside (test data beyond the train range)."""
-    scale = 1.0 / max(hi - lo, np.finfo(np.float32).tiny)
-    return np.clip((np.asarray(feats, np.float32) - lo) * scale, 0.0, 1.0)

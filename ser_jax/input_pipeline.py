@@ -14,7 +14,6 @@ from typing import Iterator
 
 import numpy as np
 
-from ser_jax import features
 
 SCALINGS = ("minmax", "standardize", "none")
 
@@ -42,11 +41,18 @@ def fit_scaler(kind: str, store, records: np.ndarray) -> Scaler:
         raise ValueError(f"input scaling {kind!r} is not one of {SCALINGS}")
     if kind == "none":
         return Scaler(kind, 0.0, 1.0)
-    frames = np.concatenate([np.asarray(store.get(int(r))) for r in records])
+    # One utterance at a time (float64 sums): the memory-mapped cache is never loaded whole,
+    # so a corpus larger than RAM still trains.
+    lo, hi, total, squares, count = np.inf, -np.inf, 0.0, 0.0, 0
+    for r in records:
+        f = np.asarray(store.get(int(r)), np.float64)
+        lo, hi = min(lo, float(f.min())), max(hi, float(f.max()))
+        total, squares, count = total + float(f.sum()), squares + float(np.square(f).sum()), count + f.size
     if kind == "minmax":
-        lo, hi = features.minmax_stats(frames)
         return Scaler(kind, lo, 1.0 / max(hi - lo, 1e-12))
-    return Scaler(kind, float(frames.mean()), 1.0 / max(float(frames.std()), 1e-12))
+    mean = total / count
+    std = float(np.sqrt(max(squares / count - mean * mean, 0.0)))
+    return Scaler(kind, mean, 1.0 / max(std, 1e-12))
 
 
 @dataclasses.dataclass(frozen=True)

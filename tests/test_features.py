@@ -72,23 +72,6 @@ def test_tripathi_short_clip_is_zero_padded_waveform():
     assert np.allclose(out[-50:], out.max() - 80.0)  # zero-padded tail sits on the top_db floor
 
 
-def test_minmax_uses_training_statistics_only():
-    rng = np.random.default_rng(0)
-    train, test = rng.normal(0, 1, (20, 30, 8)), rng.normal(5, 1, (5, 30, 8))
-    lo, hi = features.minmax_stats(train)
-    assert (lo, hi) == (train.min(), train.max())
-    scaled = features.minmax_scale(train, lo, hi)
-    assert scaled.min() == 0.0 and scaled.max() == pytest.approx(1.0)
-    assert features.minmax_scale(test, lo, hi).max() == 1.0  # clipped, not rescaled to test range
-
-
-def test_minmax_ignores_padding_frames():
-    x = np.zeros((2, 4, 3), np.float32)
-    x[0, :2], x[1, :3] = 5.0, -1.0
-    x[0, 2:] = 100.0  # padding beyond length 2
-    assert features.minmax_stats(x, np.array([2, 3])) == (-1.0, 5.0)
-
-
 def test_bad_parameters_are_named():
     with pytest.raises(SerJaxError, match="kind 'cqt'"):
         dataclasses.replace(P["dai_mel"], kind="cqt")

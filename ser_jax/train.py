@@ -8,7 +8,9 @@ folds are read back, an unfinished one continues from its last checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import functools
 import json
 import os
@@ -63,6 +65,24 @@ def train_and_evaluate(config, workdir, *, out=print) -> dict:
     """Runs (or resumes) every fold and writes results.json and results.md to `workdir`."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(workdir):
+        return _train_and_evaluate(config, workdir, out)
+
+
+@contextlib.contextmanager
+def _exclusive(workdir: Path):
+    """Holds WORKDIR/.lock for the run: a second process on the same folder stops at once
+    instead of interleaving logs and checkpoints. The OS drops the lock when the process
+    dies, so a killed run resumes without clean-up."""
+    with (workdir / ".lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SerJaxError(f"another process is already training in {workdir}") from None
+        yield
+
+
+def _train_and_evaluate(config, workdir: Path, out) -> dict:
     (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
     corpus = load_corpus(config.data, config.cache_dir)
     store = feature_cache.load_or_compute(corpus, features.FeatureParams.from_config(config.features),

@@ -14,6 +14,7 @@ import pytest
 from audio_files import tone, write_wav
 from configs import test as test_config
 from ser_jax import predict, train
+from ser_jax.errors import SerJaxError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,3 +136,15 @@ def test_non_finite_loss_stops_naming_step_and_term(emodb_root, cache_dir, tmp_p
     config.optim.name, config.optim.learning_rate = "sgd", 1e30
     with pytest.raises(train.NonFiniteLoss, match=r"loss/\w+ became (nan|inf|-inf) at step \d+"):
         train.train_and_evaluate(config, tmp_path, out=lambda _: None)
+
+
+def test_a_second_process_on_the_same_workdir_is_refused(emodb_root, cache_dir, tmp_path):
+    import fcntl
+
+    tmp_path.mkdir(exist_ok=True)
+    with (tmp_path / ".lock").open("w") as held:  # as a first training process would hold it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(SerJaxError, match="another process is already training"):
+            train.train_and_evaluate(_config(emodb_root, cache_dir, epochs=1, max_folds=1), tmp_path,
+                                     out=lambda _: None)
+    assert not (tmp_path / "fold_00").exists()

@@ -183,12 +183,8 @@ def _extract_all(records, params, workers: int):
         return [records[i]["audio"] for i in range(start, min(start + _CHUNK, n))]
 
     if workers <= 1:
-        # One BLAS thread here too: a multi-threaded mel projection sums in a thread-count-
-        # dependent order, so the same corpus gave features differing by up to 8e-6 dB on
-        # 1 and 2 cores. With one thread the cache is the same wherever it is computed.
-        with threadpoolctl.threadpool_limits(1):
-            for start in starts:
-                yield start, _extract_chunk(chunk(start), params)
+        for start in starts:
+            yield start, _extract_chunk(chunk(start), params)
         return
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx,

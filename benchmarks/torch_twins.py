@@ -15,6 +15,15 @@ def _half_max_pool(x):
     return F.max_pool2d(x, kernel_size=(x.shape[2] // 2, x.shape[3] // 2))
 
 
+def _conv_blocks(channels):
+    """(Conv 3×3 SAME + BN + ReLU + max-pool 2×2) per entry, from one input channel."""
+    blocks, prev = [], 1
+    for c in channels:
+        blocks += [nn.Conv2d(prev, c, 3, padding=1), nn.BatchNorm2d(c, momentum=0.1), nn.ReLU(), nn.MaxPool2d(2)]
+        prev = c
+    return nn.Sequential(*blocks)
+
+
 class ParallelCNN(nn.Module):
     def __init__(self, frames, bins, num_classes, channels=200, kernel_sizes=((4, 6), (6, 8), (8, 10), (10, 12)),
                  embed_dim=64, recon_dim=64, decoder_dims=(256,), dropout=0.5):
@@ -42,11 +51,8 @@ class ParallelCNN(nn.Module):
 class ConvGRU(nn.Module):
     def __init__(self, bins, num_classes, conv_channels=(32, 64), gru_units=128, z_dim=128, dropout=0.3):
         super().__init__()
-        blocks, prev = [], 1
-        for c in conv_channels:
-            blocks += [nn.Conv2d(prev, c, 3, padding=1), nn.BatchNorm2d(c, momentum=0.1), nn.ReLU(), nn.MaxPool2d(2)]
-            prev = c
-        self.conv = nn.Sequential(*blocks)
+        self.conv = _conv_blocks(conv_channels)
+        prev = conv_channels[-1]
         feat = prev * (bins // 2 ** len(conv_channels))
         self.gru = nn.GRU(feat, gru_units, batch_first=True, bidirectional=True)
         self.fc1 = nn.Linear(2 * gru_units, z_dim)
@@ -63,11 +69,8 @@ class ConvGRU(nn.Module):
 class SattEncoder(nn.Module):
     def __init__(self, frames, bins, conv_channels=(16, 32, 32, 64, 64), embed_dim=256):
         super().__init__()
-        blocks, prev = [], 1
-        for c in conv_channels:
-            blocks += [nn.Conv2d(prev, c, 3, padding=1), nn.BatchNorm2d(c, momentum=0.1), nn.ReLU(), nn.MaxPool2d(2)]
-            prev = c
-        self.conv = nn.Sequential(*blocks)
+        self.conv = _conv_blocks(conv_channels)
+        prev = conv_channels[-1]
         n = len(conv_channels)
         self.fc = nn.Linear(prev * (frames // 2 ** n) * (bins // 2 ** n), embed_dim)
 

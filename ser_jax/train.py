@@ -126,6 +126,7 @@ class _Fold:
     pairwise: bool
     eval_batch_size: int
     mesh: object
+    embed_fn: object  # jitted (variables, x) → encoder vectors (pairwise task)
 
 
 def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
@@ -200,8 +201,9 @@ def _prepare(config, corpus, store, fold) -> _Fold:
     mesh = parallel.data_mesh(tc.num_devices)
     parallel.check_batch_size(tc.batch_size, mesh)
     parallel.check_batch_size(tc.eval_batch_size, mesh, "--config.train.eval_batch_size")
+    embed_fn = jax.jit(lambda v, x: model.apply(v, x, train=False, method=models.PairwiseModel.embed))
     return _Fold(sources, tuple(corpus.classes), model, spec, num_classes, embed_dim, pairwise,
-                 tc.eval_batch_size, mesh)
+                 tc.eval_batch_size, mesh, embed_fn)
 
 
 def _batch_starts(ctx, tc):
@@ -273,9 +275,8 @@ def _eval_fn(ctx):
 
 def _embed(ctx, state, split: str) -> np.ndarray:
     """Encoder vectors of every utterance of a split (pairwise task)."""
-    encode = jax.jit(lambda v, x: ctx.model.apply(v, x, train=False, method=models.PairwiseModel.embed))
     variables = {"params": state.params, "batch_stats": state.batch_stats}
-    parts = [np.asarray(encode(variables, parallel.shard_batch({"x": b["x"]}, ctx.mesh)["x"]))[b["mask"] > 0]
+    parts = [np.asarray(ctx.embed_fn(variables, parallel.shard_batch({"x": b["x"]}, ctx.mesh)["x"]))[b["mask"] > 0]
              for b in input_pipeline.eval_batches(ctx.sources[split], ctx.eval_batch_size)]
     return np.concatenate(parts)
 

@@ -145,7 +145,7 @@ def _per_fold_outputs(run: TrainedRun, paths):
             wav, _ = audio.load_audio(path, sample_rate=run.params.sample_rate,
                                       min_duration_s=run.config.data.min_duration_s)
         except audio.AudioError as err:
-            yield f"{err.reason}: {err.detail}"
+            yield f"{err.reason}: {err.detail}. Fix: {err.fix}"
             continue
         feats = features.extract(wav, run.params)
         if not run.params.fixed_length and run.config.train.max_frames:

@@ -16,17 +16,27 @@ import jax.numpy as jnp
 from ser_jax import conv
 
 
-def half_max_pool(x: jax.Array) -> jax.Array:
-    """Max-pool [B, H, W, C] with window = stride = half of H and W → [B, 2, 2, C].
+def max_pool(x: jax.Array, window: Sequence[int]) -> jax.Array:
+    """Max-pool [B, H, W, C] over non-overlapping windows (stride = window; a last partial
+    row or column of windows is dropped, as VALID pooling does).
 
-    Same values and gradients as `nn.max_pool(x, (H//2, W//2), strides=(H//2, W//2))` (an odd
-    last row/column is dropped, as VALID pooling does), written as a reshape + max because
-    XLA:CPU's backward of reduce_window is costly here: measured on the full-size S+A+C step
-    (batch 32, 188 × 128, 200 kernels per path), 17.2 GB and ~16 s versus 7.2 GB and ~11 s.
+    The values of `nn.max_pool(x, window, strides=window)`, written as a reshape + max
+    because XLA:CPU's backward of reduce_window is slow. Measured on one core: the full-size
+    S+A+C step (batch 32, 188 × 128, 200 kernels per path) 17.2 GB and ~16 s against 7.2 GB
+    and ~11 s; the pairwise encoder's gradient (64 × 400 × 257) 10.9 s against 6.5 s. The
+    gradients are equal where a window's maximum is unique; a tie (e.g. repeated padding
+    frames) shares the gradient among the tied inputs instead of giving it to the first, an
+    equally valid subgradient.
     """
     b, h, w, c = x.shape
-    wh, ww = h // 2, w // 2
-    return x[:, :2 * wh, :2 * ww].reshape(b, 2, wh, 2, ww, c).max(axis=(2, 4))
+    wh, ww = window
+    nh, nw = h // wh, w // ww
+    return x[:, :nh * wh, :nw * ww].reshape(b, nh, wh, nw, ww, c).max(axis=(2, 4))
+
+
+def half_max_pool(x: jax.Array) -> jax.Array:
+    """Max-pool [B, H, W, C] with window = stride = half of H and W → [B, 2, 2, C]."""
+    return max_pool(x, (x.shape[1] // 2, x.shape[2] // 2))
 
 
 def count_params(params) -> int:
@@ -52,8 +62,8 @@ class ParallelCNN(nn.Module):
       recon_dim: width of the reconstruction branch's FC + BN layer.
       decoder_dims: hidden FC layers of the decoder before the sigmoid output layer.
       bn_momentum: BatchNorm running-statistics momentum (config.model.bn_momentum).
-      conv_weight_grad: `auto`, `xla` or `im2col`: how the paths' weight gradients are
-        computed (same values; see ser_jax.conv).
+      conv_weight_grad: `auto`, `xla` or `gemm`: how the convolutions' weight gradients
+        are computed (same values up to float32 rounding; see ser_jax.conv).
     """
 
     num_classes: int
@@ -74,8 +84,8 @@ class ParallelCNN(nn.Module):
         h = x[..., None].astype(self.dtype)
         paths = []
         for i, (kt, kf) in enumerate(self.kernel_sizes):
-            c = nn.relu(conv.SingleChannelConv(self.channels, (kt, kf), weight_grad=self.conv_weight_grad,
-                                               dtype=self.dtype, name=f"Conv_{i}")(h))
+            c = nn.relu(conv.Conv(self.channels, (kt, kf), weight_grad=self.conv_weight_grad, dtype=self.dtype,
+                                   name=f"Conv_{i}")(h))
             if min(c.shape[1], c.shape[2]) < 2:
                 raise ValueError(f"input {frames}×{bins} is smaller than kernel {kt}×{kf} allows")
             paths.append(half_max_pool(c).reshape(batch, -1))
@@ -114,6 +124,7 @@ class ConvGRU(nn.Module):
       z_dim: size of FC1's output z, on which the center loss acts.
       dropout: dropout before FC2.
       bn_momentum: BatchNorm running-statistics momentum.
+      conv_weight_grad: `auto`, `xla` or `gemm` (see ser_jax.conv).
     """
 
     num_classes: int
@@ -123,6 +134,7 @@ class ConvGRU(nn.Module):
     dropout: float = 0.3
     dtype: jnp.dtype = jnp.float32
     bn_momentum: float = 0.9
+    conv_weight_grad: str = "auto"
 
     @nn.compact
     def __call__(self, x, lengths, *, train: bool):
@@ -131,10 +143,11 @@ class ConvGRU(nn.Module):
         for channels in self.conv_channels:
             valid = jnp.arange(h.shape[1])[None, :] < lengths[:, None]
             h = h * valid[:, :, None, None].astype(h.dtype)
-            h = nn.Conv(channels, (3, 3), padding="SAME", dtype=self.dtype)(h)
+            h = conv.Conv(channels, (3, 3), padding="SAME", weight_grad=self.conv_weight_grad,
+                          dtype=self.dtype)(h)
             h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                                      dtype=self.dtype)(h))
-            h = nn.max_pool(h, (2, 2), strides=(2, 2))
+            h = max_pool(h, (2, 2))
             lengths = jnp.maximum(lengths // 2, 1)
         seq = h.reshape(h.shape[0], h.shape[1], -1)
         forward = nn.RNN(nn.GRUCell(self.gru_units, dtype=self.dtype), return_carry=True)
@@ -157,6 +170,7 @@ class SattEncoder(nn.Module):
       kernel: conv kernel (time, frequency).
       embed_dim: output vector size (256 in the paper).
       bn_momentum: BatchNorm running-statistics momentum.
+      conv_weight_grad: `auto`, `xla` or `gemm` (see ser_jax.conv).
     """
 
     conv_channels: Sequence[int] = (16, 32, 32, 64, 64)
@@ -164,15 +178,17 @@ class SattEncoder(nn.Module):
     embed_dim: int = 256
     dtype: jnp.dtype = jnp.float32
     bn_momentum: float = 0.9
+    conv_weight_grad: str = "auto"
 
     @nn.compact
     def __call__(self, x, *, train: bool):
         h = x[..., None].astype(self.dtype)
         for channels in self.conv_channels:
-            h = nn.Conv(channels, tuple(self.kernel), padding="SAME", dtype=self.dtype)(h)
+            h = conv.Conv(channels, tuple(self.kernel), padding="SAME", weight_grad=self.conv_weight_grad,
+                          dtype=self.dtype)(h)
             h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum,
                                      dtype=self.dtype)(h))
-            h = nn.max_pool(h, (2, 2), strides=(2, 2))
+            h = max_pool(h, (2, 2))
         return nn.Dense(self.embed_dim, dtype=self.dtype)(h.reshape(h.shape[0], -1))
 
 
@@ -224,24 +240,27 @@ def from_config(model_config, num_classes: int, *, reconstruct: bool = False) ->
     """
     dtype = jnp.dtype(model_config.dtype)
     name = model_config.name
+    # Runs saved before the key moved to config.model kept it under parallel_cnn.
+    weight_grad = model_config.get("conv_weight_grad", model_config.parallel_cnn.get("conv_weight_grad", "auto"))
     if name == "parallel_cnn":
         c = model_config.parallel_cnn
         module = ParallelCNN(num_classes=num_classes, kernel_sizes=tuple(map(tuple, c.kernel_sizes)),
                              channels=c.channels, embed_dim=c.embed_dim, dropout=c.dropout,
                              recon_dim=c.recon_dim, decoder_dims=tuple(c.decoder_dims),
                              reconstruct=reconstruct, bn_momentum=model_config.bn_momentum,
-                             conv_weight_grad=c.conv_weight_grad, dtype=dtype)
+                             conv_weight_grad=weight_grad, dtype=dtype)
         return module, c.embed_dim
     if name == "conv_gru":
         c = model_config.conv_gru
         module = ConvGRU(num_classes=num_classes, conv_channels=tuple(c.conv_channels),
                          gru_units=c.gru_units, z_dim=c.z_dim, dropout=c.dropout,
-                         bn_momentum=model_config.bn_momentum, dtype=dtype)
+                         bn_momentum=model_config.bn_momentum, conv_weight_grad=weight_grad, dtype=dtype)
         return module, c.z_dim
     if name == "pairwise":
         c = model_config.pairwise
         encoder = SattEncoder(conv_channels=tuple(c.conv_channels), kernel=tuple(c.kernel),
-                              embed_dim=c.embed_dim, bn_momentum=model_config.bn_momentum, dtype=dtype)
+                              embed_dim=c.embed_dim, bn_momentum=model_config.bn_momentum,
+                              conv_weight_grad=weight_grad, dtype=dtype)
         return PairwiseModel(num_classes=num_classes, encoder=encoder, hidden=c.hidden, dtype=dtype), c.embed_dim
     raise ValueError(f"unknown model {name!r}: parallel_cnn | conv_gru | pairwise")
 

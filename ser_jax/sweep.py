@@ -33,7 +33,10 @@ from scipy import stats
 from ser_jax import metrics, plots, train
 from ser_jax.errors import SerJaxError
 
-_MACHINE_KEYS = ("cache_dir", "data.root", "feature_workers", "train.num_devices")  # where and how it runs, not what
+# Where and how a run computes, not what: the conv weight-gradient formulation (its legacy
+# place too) gives the same values up to float32 rounding, as the device count does.
+_MACHINE_KEYS = ("cache_dir", "data.root", "feature_workers", "train.num_devices", "model.conv_weight_grad",
+                 "model.parallel_cnn.conv_weight_grad")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,7 @@
-"""The custom-gradient convolution: same values and gradients as autodiff through XLA's conv."""
+"""The convolution with a chosen weight gradient: same values and gradients as autodiff
+through XLA's convolution."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,44 +10,87 @@ import pytest
 from ser_jax import conv, models
 
 
-@pytest.mark.parametrize("kernel", [(4, 6), (10, 12)])
-def test_im2col_weight_gradient_equals_autodiff(kernel):
+def _reference_weight_grad(x, kernel, target, padding):
+    """dW of sum((relu(conv(x, k)) - target)²) in float64 numpy."""
+    x = np.asarray(x, np.float64)
+    kh, kw = kernel.shape[:2]
+    if padding == "SAME":
+        x = np.pad(x, [(0, 0), ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2), (0, 0)])
+    patches = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # b h w ci i j
+    y = np.einsum("bhwcij,ijco->bhwo", patches, np.asarray(kernel, np.float64))
+    g = 2 * (np.maximum(y, 0) - np.asarray(target, np.float64)) * (y > 0)
+    return np.einsum("bhwcij,bhwo->ijco", patches, g)
+
+
+@pytest.mark.parametrize("kernel,cin,cout,padding", [((4, 6), 1, 5, "VALID"), ((10, 12), 1, 5, "VALID"),
+                                                     ((3, 3), 3, 4, "SAME"), ((2, 4), 2, 3, "SAME")])
+def test_gemm_weight_gradient_equals_autodiff(kernel, cin, cout, padding):
     rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.normal(size=(3, 30, 24, 1)).astype(np.float32))
-    k = jnp.asarray(rng.normal(size=(*kernel, 1, 5)).astype(np.float32))
-    target = jnp.asarray(rng.normal(size=(3, 31 - kernel[0], 25 - kernel[1], 5)).astype(np.float32))
+    x = jnp.asarray(rng.normal(size=(3, 30, 24, cin)).astype(np.float32))
+    k = jnp.asarray(rng.normal(size=(*kernel, cin, cout)).astype(np.float32))
+    out_shape = conv.conv2d(x, k, padding=padding, weight_grad="xla").shape
+    target = jnp.asarray(rng.normal(size=out_shape).astype(np.float32))
 
     def loss(x, k, impl):
-        return jnp.sum((jax.nn.relu(conv.conv_valid(x, k, weight_grad=impl)) - target) ** 2)
+        return jnp.sum((jax.nn.relu(conv.conv2d(x, k, padding=padding, weight_grad=impl)) - target) ** 2)
 
     (dx_xla, dk_xla) = jax.grad(loss, argnums=(0, 1))(x, k, "xla")
-    (dx_im, dk_im) = jax.grad(loss, argnums=(0, 1))(x, k, "im2col")
-    np.testing.assert_allclose(conv.conv_valid(x, k, weight_grad="im2col"), conv.conv_valid(x, k, weight_grad="xla"))
-    np.testing.assert_allclose(dx_im, dx_xla, rtol=1e-6, atol=1e-6)  # XLA's own input gradient
+    (dx_gemm, dk_gemm) = jax.grad(loss, argnums=(0, 1))(x, k, "gemm")
+    np.testing.assert_array_equal(conv.conv2d(x, k, padding=padding, weight_grad="gemm"),
+                                  conv.conv2d(x, k, padding=padding, weight_grad="xla"))
+    lax_padding = "SAME" if padding == "SAME" else "VALID"
+    np.testing.assert_allclose(conv.conv2d(x, k, padding=padding), jax.lax.conv_general_dilated(
+        x, k, (1, 1), lax_padding, dimension_numbers=("NHWC", "HWIO", "NHWC")), rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(dx_gemm, dx_xla, rtol=1e-6, atol=1e-6)  # XLA's own input gradient
     # The weight gradient against a float64 reference: within float32 rounding of the sum
     # (1e-6 of its scale), as autodiff's is.
-    patches = np.lib.stride_tricks.sliding_window_view(np.asarray(x, np.float64)[..., 0], kernel, axis=(1, 2))
-    y = np.einsum("bhwij,ijc->bhwc", patches, np.asarray(k, np.float64)[:, :, 0])
-    g = 2 * (np.maximum(y, 0) - np.asarray(target, np.float64)) * (y > 0)
-    reference = np.einsum("bhwij,bhwc->ijc", patches, g)[:, :, None]
+    reference = _reference_weight_grad(x, k, target, padding)
     scale = np.abs(reference).max()
-    err_im, err_xla = np.abs(dk_im - reference).max(), np.abs(dk_xla - reference).max()
-    assert err_im < 1e-6 * scale and err_xla < 1e-6 * scale, (err_im, err_xla, scale)
+    err_gemm, err_xla = np.abs(dk_gemm - reference).max(), np.abs(dk_xla - reference).max()
+    assert err_gemm < 1e-6 * scale and err_xla < 1e-6 * scale, (err_gemm, err_xla, scale)
 
 
-def test_parallel_cnn_gradients_do_not_depend_on_the_formulation():
-    x = jnp.asarray(np.random.default_rng(1).uniform(size=(4, 40, 32)).astype(np.float32))
+def test_conv_module_matches_flax_conv():
+    x = jnp.asarray(np.random.default_rng(2).normal(size=(2, 9, 7, 3)).astype(np.float32))
+    ours, flax_conv = conv.Conv(5, (3, 3), padding="SAME"), nn.Conv(5, (3, 3), padding="SAME")
+    v_ours = ours.init(jax.random.PRNGKey(4), x)
+    v_flax = flax_conv.init(jax.random.PRNGKey(4), x)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, v_ours, v_flax)  # same names, shapes, init
+    v_flax = jax.tree_util.tree_map(lambda p: p + 0.1, v_flax)  # a non-zero bias too
+    np.testing.assert_allclose(ours.apply(v_flax, x), flax_conv.apply(v_flax, x), rtol=1e-6, atol=1e-6)
+
+
+def _grads(model, variables, *inputs):
+    def loss(params):
+        out = model.apply({**variables, "params": params}, *inputs, train=False)[0]
+        return jnp.sum(out ** 2)
+    return jax.grad(loss)(variables["params"])
+
+
+@pytest.mark.parametrize("name", ["parallel_cnn", "conv_gru", "pairwise"])
+def test_model_gradients_do_not_depend_on_the_formulation(name):
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.uniform(size=(4, 40, 32)).astype(np.float32))
     grads = {}
-    for impl in ("xla", "im2col"):
-        model = models.ParallelCNN(num_classes=3, channels=6, dropout=0.0, conv_weight_grad=impl)
-        variables = model.init(jax.random.PRNGKey(0), x, train=False)
-        grads[impl] = jax.grad(lambda p: jnp.sum(model.apply({**variables, "params": p}, x, train=False)[0] ** 2))(
-            variables["params"])
-    for a, b in zip(jax.tree_util.tree_leaves(grads["xla"]), jax.tree_util.tree_leaves(grads["im2col"])):
+    for impl in ("xla", "gemm"):
+        if name == "parallel_cnn":
+            model, inputs = models.ParallelCNN(num_classes=3, channels=6, dropout=0.0, conv_weight_grad=impl), (x,)
+        elif name == "conv_gru":
+            model = models.ConvGRU(num_classes=3, conv_channels=(4, 6), gru_units=8, z_dim=8, dropout=0.0,
+                                   conv_weight_grad=impl)
+            inputs = (x, jnp.array([40, 31, 20, 9]))
+        else:
+            encoder = models.SattEncoder(conv_channels=(4, 6), embed_dim=8, conv_weight_grad=impl)
+            model, inputs = models.PairwiseModel(num_classes=3, encoder=encoder, hidden=8), (x, x[::-1])
+        variables = model.init(jax.random.PRNGKey(0), *inputs, train=False)
+        grads[impl] = _grads(model, variables, *inputs)
+    for a, b in zip(jax.tree_util.tree_leaves(grads["xla"]), jax.tree_util.tree_leaves(grads["gemm"])):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_resolve():
-    assert conv.resolve("auto") == ("im2col" if jax.default_backend() == "cpu" else "xla")
+    assert conv.resolve("auto") == ("gemm" if jax.default_backend() == "cpu" else "xla")
     with pytest.raises(ValueError):
         conv.resolve("fast")
+    with pytest.raises(ValueError):
+        conv.conv2d(jnp.zeros((1, 4, 4, 2)), jnp.zeros((3, 3, 1, 2)))

@@ -61,14 +61,35 @@ def test_pairwise_model_shares_the_encoder():
     assert out.shape == (2, 4)
 
 
-@pytest.mark.parametrize("shape", [(2, 9, 7, 3), (3, 185, 123, 2), (1, 4, 2, 1)])
-def test_half_max_pool_equals_flax_max_pool_values_and_gradients(shape):
+@pytest.mark.parametrize("shape,window", [((2, 9, 7, 3), None), ((3, 185, 123, 2), None), ((1, 4, 2, 1), None),
+                                          ((2, 9, 7, 3), (2, 2)), ((2, 25, 16, 4), (2, 2)), ((1, 8, 9, 2), (4, 3))])
+def test_max_pool_equals_flax_max_pool_values_and_gradients(shape, window):
+    """Random inputs: every window's maximum is unique, so the gradients agree too."""
     import flax.linen as nn
 
     x = jax.random.normal(KEY, shape)
-    window = (shape[1] // 2, shape[2] // 2)
+    pool = models.half_max_pool if window is None else (lambda v: models.max_pool(v, window))
+    window = window or (shape[1] // 2, shape[2] // 2)
     reference = lambda v: nn.max_pool(v, window, strides=window)  # noqa: E731
-    np.testing.assert_array_equal(models.half_max_pool(x), reference(x))
-    grad = jax.grad(lambda v: jnp.sum(jnp.sin(models.half_max_pool(v))))(x)
+    np.testing.assert_array_equal(pool(x), reference(x))
+    grad = jax.grad(lambda v: jnp.sum(jnp.sin(pool(v))))(x)
     expected = jax.grad(lambda v: jnp.sum(jnp.sin(reference(v))))(x)
     np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_conv_weight_grad_reaches_every_model_and_old_configs_still_build():
+    from configs import base
+
+    config = base.get_config()
+    config.model.conv_weight_grad = "xla"
+    for name in ("parallel_cnn", "conv_gru", "pairwise"):
+        config.model.name = name
+        module, _ = models.from_config(config.model, 4)
+        assert (module.encoder if name == "pairwise" else module).conv_weight_grad == "xla"
+    # A run saved before the key moved from model.parallel_cnn to model (its config.json).
+    old = base.get_config().model
+    del old["conv_weight_grad"]
+    old.parallel_cnn.conv_weight_grad = "xla"
+    assert models.from_config(old, 4)[0].conv_weight_grad == "xla"
+    del old.parallel_cnn["conv_weight_grad"]
+    assert models.from_config(old, 4)[0].conv_weight_grad == "auto"

@@ -72,6 +72,18 @@ def test_tripathi_short_clip_is_zero_padded_waveform():
     assert np.allclose(out[-50:], out.max() - 80.0)  # zero-padded tail sits on the top_db floor
 
 
+@pytest.mark.parametrize("name", ["tripathi_mel", "dai_stft", "lian_stft"])
+def test_magnitude_skips_only_frames_that_are_exactly_zero(speech, name):
+    """Zero tails (padding to 6 s, or trailing digital silence) are filled, not computed:
+    bit for bit librosa's |STFT| of the whole waveform."""
+    p = P[name]
+    quiet_end = np.concatenate([speech[:20000], np.zeros(13001, np.float32)])
+    for y in (features.fit_waveform(speech, P["tripathi_mel"]), quiet_end, speech):
+        full = np.abs(librosa.stft(y, n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length,
+                                   window=p.window))
+        np.testing.assert_array_equal(features.magnitude(y, p), full)
+
+
 def test_bad_parameters_are_named():
     with pytest.raises(SerJaxError, match="kind 'cqt'"):
         dataclasses.replace(P["dai_mel"], kind="cqt")

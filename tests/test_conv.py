@@ -23,7 +23,8 @@ def _reference_weight_grad(x, kernel, target, padding):
 
 
 @pytest.mark.parametrize("kernel,cin,cout,padding", [((4, 6), 1, 5, "VALID"), ((10, 12), 1, 5, "VALID"),
-                                                     ((3, 3), 3, 4, "SAME"), ((2, 4), 2, 3, "SAME")])
+                                                     ((3, 3), 3, 4, "SAME"), ((2, 4), 2, 3, "SAME"),
+                                                     ((3, 3), 1, 4, "SAME")])
 def test_gemm_weight_gradient_equals_autodiff(kernel, cin, cout, padding):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(3, 30, 24, cin)).astype(np.float32))

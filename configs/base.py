@@ -50,7 +50,7 @@ def get_config() -> ml_collections.ConfigDict:
     # BatchNorm running-statistics momentum. Not 0.99 (Keras/Flax default): EmoDB gives ~13
     # steps per epoch, and after 200 steps 0.99 still weighs the initial statistics 13 %.
     config.model.bn_momentum = 0.9
-    # Weight gradient of every conv: auto (GEMMs on CPU, where they are 1.5–8× faster than
+    # Weight gradient of every conv: auto (GEMMs on CPU, where they are 1.7–8× faster than
     # XLA's backward-filter conv; XLA on GPU) | xla | gemm. Same values up to float32 rounding.
     config.model.conv_weight_grad = "auto"
     pc = config.model.parallel_cnn = ml_collections.ConfigDict()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import fcntl
+from pathlib import Path
 from typing import Iterator, Union
 
 import numpy as np
@@ -100,8 +102,22 @@ class SpeechCorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
         return tfds.download.DownloadConfig()
 
     def prepare(self) -> None:
-        """Writes the array_record files unless this exact build already exists."""
-        self.download_and_prepare(download_config=self.download_config())
+        """Writes the array_record files unless this exact build already exists.
+
+        Several processes may start on an unbuilt corpus at once (a sweep on each core, a
+        job array): an exclusive lock on a file in the build's root folder lets the first
+        build it while the others wait, then find it finished.
+        """
+        root = Path(self.data_dir_root)
+        root.mkdir(parents=True, exist_ok=True)
+        with open(root / ".prepare.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if not self.info.splits and Path(self.data_dir, "dataset_info.json").is_file():
+                    self.info.read_from_directory(self.data_dir)  # built while this one waited
+                self.download_and_prepare(download_config=self.download_config())
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def list_utterances(self, dl_manager) -> Listing:
         """Yields every Utterance found, and a Skip for everything unusable."""

@@ -1,0 +1,98 @@
+"""Bidirectional GRU over padded sequences, both directions in one scan.
+
+The math is flax's `nn.GRUCell` (r, z, n gates; `hn` carries the recurrent bias) and the
+lengths are handled as `nn.RNN(..., seq_lengths=...)` does: the forward state stops at
+the last true frame, the backward one starts there. What differs is where the work is:
+
+- The input projections of every frame (most of a GRU's FLOPs: the CNN + BiGRU feeds it
+  2,048-d frames against 128-d states) are one GEMM over the whole batch of sequences,
+  outside the recurrence, and so are their weight gradients. Inside `nn.RNN` they are
+  one small GEMM per frame, forwards and backwards.
+- The two directions advance together: one scan of T steps with a [2, B, H] state, not
+  two scans.
+
+The parameters keep `nn.RNN(nn.GRUCell)`'s tree (`GRUCell_0/ir/kernel` ...) and its
+initializers, so models trained with the flax modules load unchanged.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+from jax import lax
+
+_INPUT_GATES = ("ir", "iz", "in")
+_STATE_GATES = ("hr", "hz", "hn")
+
+
+class _Weights(nn.Module):
+    """One kernel (and bias) under the name flax's Dense would give it."""
+
+    shape: tuple
+    use_bias: bool
+    kernel_init: nn.initializers.Initializer
+
+    @nn.compact
+    def __call__(self):
+        kernel = self.param("kernel", self.kernel_init, self.shape)
+        bias = self.param("bias", nn.initializers.zeros_init(), self.shape[-1:]) if self.use_bias else None
+        return kernel, bias
+
+
+class _Cell(nn.Module):
+    """The six weight matrices of a GRUCell, concatenated as [in, 3H] and [H, 3H]."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, in_features: int):
+        h = self.features
+        made = {}
+        for name in ("ir", "hr", "iz", "hz", "in", "hn"):  # GRUCell's creation order
+            is_input = name.startswith("i")
+            made[name] = _Weights((in_features, h) if is_input else (h, h),
+                                  use_bias=is_input or name == "hn",
+                                  kernel_init=nn.initializers.lecun_normal() if is_input
+                                  else nn.initializers.orthogonal(), name=name)()
+        w_in = jnp.concatenate([made[n][0] for n in _INPUT_GATES], axis=1)
+        b_in = jnp.concatenate([made[n][1] for n in _INPUT_GATES])
+        w_state = jnp.concatenate([made[n][0] for n in _STATE_GATES], axis=1)
+        return w_in, b_in, w_state, made["hn"][1]
+
+
+def bidirectional(seq: jax.Array, lengths: jax.Array, features: int, dtype=jnp.float32):
+    """Last forward and last backward state of a BiGRU, each [B, features].
+
+    Call inside a compact module: the parameters go under that module's `GRUCell_0`
+    (forward) and `GRUCell_1` (backward), where `nn.RNN(nn.GRUCell(...))` puts them.
+
+    Args:
+      seq: [B, T, D] frames; those at t ≥ lengths[b] are ignored.
+      lengths: [B] true lengths (≥ 1).
+      features: units per direction.
+      dtype: computation dtype (parameters and the returned states stay float32 when
+        `dtype` is float32; with bfloat16 the GEMMs run in bfloat16).
+    """
+    b, t, d = seq.shape
+    h = features
+    cells = [_Cell(features, name=f"GRUCell_{k}")(d) for k in (0, 1)]
+    w_in, b_in, w_state, b_hn = (jnp.stack(p).astype(dtype) for p in zip(*cells))
+    x = seq.astype(dtype)
+    gates_in = jnp.einsum("btd,kdg->ktbg", x, w_in) + b_in[:, None, None, :]  # [2, T, B, 3H]
+    gates_in = jnp.stack([gates_in[0], gates_in[1, ::-1]], axis=1)  # [T, 2, B, 3H]: step s, direction
+    steps = jnp.arange(t)
+    times = jnp.stack([steps, t - 1 - steps], axis=1)  # [T, 2]: frame each direction reads
+    live = times[:, :, None] < lengths.astype(jnp.int32)[None, None, :]  # [T, 2, B]
+
+    def step(state, inputs):
+        gi, alive = inputs
+        gh = jnp.einsum("kbh,khg->kbg", state, w_state)
+        r = nn.sigmoid(gi[..., :h] + gh[..., :h])
+        z = nn.sigmoid(gi[..., h:2 * h] + gh[..., h:2 * h])
+        n = jnp.tanh(gi[..., 2 * h:] + r * (gh[..., 2 * h:] + b_hn[:, None, :]))
+        new = (1.0 - z) * n + z * state
+        return jnp.where(alive[..., None], new, state), None
+
+    state, _ = lax.scan(step, jnp.zeros((2, b, h), dtype), (gates_in, live))
+    return state[0], state[1]

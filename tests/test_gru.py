@@ -1,0 +1,70 @@
+"""ser_jax.gru's BiGRU against flax's nn.RNN(nn.GRUCell): parameters, outputs, gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+
+from ser_jax import gru
+
+UNITS = 16
+
+
+class FlaxBiGRU(nn.Module):
+    """The reference: flax's own cells and RNN, as ConvGRU used them before ser_jax.gru."""
+
+    @nn.compact
+    def __call__(self, seq, lengths):
+        forward = nn.RNN(nn.GRUCell(UNITS), return_carry=True)
+        backward = nn.RNN(nn.GRUCell(UNITS), return_carry=True, reverse=True, keep_order=True)
+        return forward(seq, seq_lengths=lengths)[0], backward(seq, seq_lengths=lengths)[0]
+
+
+class SerJaxBiGRU(nn.Module):
+    @nn.compact
+    def __call__(self, seq, lengths):
+        return gru.bidirectional(seq, lengths, UNITS)
+
+
+def _inputs():
+    rng = np.random.default_rng(0)
+    seq = jnp.asarray(rng.normal(size=(5, 11, 12)), jnp.float32)
+    return seq, jnp.asarray([11, 6, 1, 9, 2])  # full, partial and one-frame sequences
+
+
+def test_same_parameter_tree_and_initial_values_as_flax():
+    seq, lengths = _inputs()
+    ours = SerJaxBiGRU().init(jax.random.key(7), seq, lengths)
+    theirs = FlaxBiGRU().init(jax.random.key(7), seq, lengths)
+    assert jax.tree.structure(ours) == jax.tree.structure(theirs)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_states_and_gradients_equal_flax_with_padding():
+    seq, lengths = _inputs()
+    params = FlaxBiGRU().init(jax.random.key(1), seq, lengths)
+
+    def loss(model):
+        def f(p, x):
+            fwd, bwd = model.apply(p, x, lengths)
+            return jnp.sum(fwd ** 2) + jnp.sum(jnp.sin(bwd))
+        return f
+
+    for a, b in zip(SerJaxBiGRU().apply(params, seq, lengths), FlaxBiGRU().apply(params, seq, lengths)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    ours = jax.grad(loss(SerJaxBiGRU()), argnums=(0, 1))(params, seq)
+    theirs = jax.grad(loss(FlaxBiGRU()), argnums=(0, 1))(params, seq)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # frames past a sequence's length get no gradient
+    np.testing.assert_array_equal(ours[1][2, 1:], 0.0)
+
+
+def test_backward_state_of_a_padded_sequence_equals_the_unpadded_one():
+    seq, lengths = _inputs()
+    params = SerJaxBiGRU().init(jax.random.key(2), seq, lengths)
+    padded = SerJaxBiGRU().apply(params, seq, lengths)
+    alone = SerJaxBiGRU().apply(params, seq[1:2, :6], lengths[1:2])
+    for a, b in zip(padded, alone):
+        np.testing.assert_allclose(a[1], b[0], rtol=1e-6, atol=1e-6)

@@ -71,8 +71,8 @@ def bidirectional(seq: jax.Array, lengths: jax.Array, features: int, dtype=jnp.f
       seq: [B, T, D] frames; those at t ≥ lengths[b] are ignored.
       lengths: [B] true lengths (≥ 1).
       features: units per direction.
-      dtype: computation dtype (parameters and the returned states stay float32 when
-        `dtype` is float32; with bfloat16 the GEMMs run in bfloat16).
+      dtype: the GEMMs' dtype. The gates and the state are float32 whatever it is, so a
+        bfloat16 run does not round the state at each of the T steps.
     """
     b, t, d = seq.shape
     h = features
@@ -87,12 +87,13 @@ def bidirectional(seq: jax.Array, lengths: jax.Array, features: int, dtype=jnp.f
 
     def step(state, inputs):
         gi, alive = inputs
-        gh = jnp.einsum("kbh,khg->kbg", state, w_state)
+        gi = gi.astype(jnp.float32)
+        gh = jnp.einsum("kbh,khg->kbg", state.astype(dtype), w_state).astype(jnp.float32)
         r = nn.sigmoid(gi[..., :h] + gh[..., :h])
         z = nn.sigmoid(gi[..., h:2 * h] + gh[..., h:2 * h])
-        n = jnp.tanh(gi[..., 2 * h:] + r * (gh[..., 2 * h:] + b_hn[:, None, :]))
+        n = jnp.tanh(gi[..., 2 * h:] + r * (gh[..., 2 * h:] + b_hn[:, None, :].astype(jnp.float32)))
         new = (1.0 - z) * n + z * state
         return jnp.where(alive[..., None], new, state), None
 
-    state, _ = lax.scan(step, jnp.zeros((2, b, h), dtype), (gates_in, live))
+    state, _ = lax.scan(step, jnp.zeros((2, b, h), jnp.float32), (gates_in, live))
     return state[0], state[1]

@@ -77,7 +77,9 @@ def bidirectional(seq: jax.Array, lengths: jax.Array, features: int, dtype=jnp.f
     b, t, d = seq.shape
     h = features
     cells = [_Cell(features, name=f"GRUCell_{k}")(d) for k in (0, 1)]
-    w_in, b_in, w_state, b_hn = (jnp.stack(p).astype(dtype) for p in zip(*cells))
+    w_in, b_in, w_state, b_hn = (jnp.stack(p) for p in zip(*cells))
+    w_in, b_in, w_state = w_in.astype(dtype), b_in.astype(dtype), w_state.astype(dtype)
+    b_hn = b_hn[:, None, :].astype(jnp.float32)  # added to the float32 gates
     x = seq.astype(dtype)
     gates_in = jnp.einsum("btd,kdg->ktbg", x, w_in) + b_in[:, None, None, :]  # [2, T, B, 3H]
     gates_in = jnp.stack([gates_in[0], gates_in[1, ::-1]], axis=1)  # [T, 2, B, 3H]: step s, direction
@@ -91,7 +93,7 @@ def bidirectional(seq: jax.Array, lengths: jax.Array, features: int, dtype=jnp.f
         gh = jnp.einsum("kbh,khg->kbg", state.astype(dtype), w_state).astype(jnp.float32)
         r = nn.sigmoid(gi[..., :h] + gh[..., :h])
         z = nn.sigmoid(gi[..., h:2 * h] + gh[..., h:2 * h])
-        n = jnp.tanh(gi[..., 2 * h:] + r * (gh[..., 2 * h:] + b_hn[:, None, :].astype(jnp.float32)))
+        n = jnp.tanh(gi[..., 2 * h:] + r * (gh[..., 2 * h:] + b_hn))
         new = (1.0 - z) * n + z * state
         return jnp.where(alive[..., None], new, state), None
 

@@ -110,14 +110,11 @@ class SpeechCorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
         """
         root = Path(self.data_dir_root)
         root.mkdir(parents=True, exist_ok=True)
-        with open(root / ".prepare.lock", "w") as lock:
+        with open(root / ".prepare.lock", "w") as lock:  # closing the file releases the lock
             fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                if not self.info.splits and Path(self.data_dir, "dataset_info.json").is_file():
-                    self.info.read_from_directory(self.data_dir)  # built while this one waited
-                self.download_and_prepare(download_config=self.download_config())
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+            if not self.info.splits and Path(self.data_dir, "dataset_info.json").is_file():
+                self.info.read_from_directory(self.data_dir)  # built while this one waited
+            self.download_and_prepare(download_config=self.download_config())
 
     def list_utterances(self, dl_manager) -> Listing:
         """Yields every Utterance found, and a Skip for everything unusable."""

@@ -131,18 +131,34 @@ def curves_figure(logs: Sequence[Sequence[dict]], path) -> list[str]:
 
 
 def sweep_curve_figure(values: Sequence[float], means: Sequence[float], stds: Sequence[float], path, *,
-                       xlabel: str, ylabel: str = "test UA (%)") -> None:
-    """A metric against a swept hyperparameter (mean ± std over folds × seeds)."""
+                       xlabel: str, ylabel: str = "test UA (%)",
+                       separation: tuple[Sequence[float], Sequence[float]] | None = None) -> str:
+    """A metric against a swept hyperparameter (mean ± std over folds × seeds), and beside it
+    the test embeddings' separation figure (mean ± std) when `separation` gives it.
+
+    Values spanning two decades or more get a log axis, or a symmetric-log one (linear up
+    to the smallest positive value) when one of them is 0. Returns the x-axis scale."""
     order = np.argsort(values)
     x = np.asarray(values, np.float64)[order]
-    m, s = np.asarray(means)[order], np.asarray(stds)[order]
-    fig, ax = plt.subplots(figsize=(4.2, 3.2))
-    ax.errorbar(x, m, yerr=s, marker="o", capsize=3)
-    if np.all(x > 0) and x.max() / x.min() >= 100:
-        ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    positive = x[x > 0]
+    scale = "linear"
+    if len(positive) >= 2 and positive.max() / positive.min() >= 100:
+        scale = "log" if len(positive) == len(x) else "symlog"
+    panels = [(means, stds, ylabel)]
+    if separation is not None:
+        panels.append((*separation, "separation (intra / inter distance)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
+    for ax, (m, s, label) in zip(axes[0], panels):
+        ax.errorbar(x, np.asarray(m)[order], yerr=np.asarray(s)[order], marker="o", capsize=3)
+        if scale == "symlog":
+            ax.set_xscale("symlog", linthresh=float(positive.min()))
+        else:
+            ax.set_xscale(scale)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(label)
+    fig.tight_layout()
     _save(fig, path)
+    return scale
 
 
 def run_figures(workdir, summary: dict) -> dict:

@@ -251,9 +251,14 @@ def _figures(sweep, runs: list[Run], rows: list[dict], workdir: Path) -> dict:
         points = [(_lookup(variant_config(sweep, n, sweep.seeds[0]), key), by_name[n]) for n in names if n in by_name]
         if len(points) >= 2:
             rel = f"plots/curve_{slug(key)}.png"
-            plots.sweep_curve_figure([float(v) for v, _ in points], [100 * r["ua_mean"] for _, r in points],
-                                     [100 * r["ua_std"] for _, r in points], workdir / rel, xlabel=key)
-            figures[f"Test UA against {key} (mean ± std over folds × seeds)"] = rel
+            picked = [r for _, r in points]
+            separation = None
+            if all("separation_mean" in r for r in picked):
+                separation = ([r["separation_mean"] for r in picked], [r["separation_std"] for r in picked])
+            plots.sweep_curve_figure([float(v) for v, _ in points], [100 * r["ua_mean"] for r in picked],
+                                     [100 * r["ua_std"] for r in picked], workdir / rel, xlabel=key,
+                                     separation=separation)
+            figures[f"Test UA and separation against {key} (mean ± std over folds × seeds)"] = rel
     return figures
 
 

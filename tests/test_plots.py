@@ -46,6 +46,14 @@ def test_confusion_curves_and_sweep_figures(tmp_path):
     logs = [[{"epoch": e, "loss/ce": 1.0 / e, "val/ua": 0.1 * e} for e in (1, 2, 3)] for _ in range(2)]
     assert plots.curves_figure(logs, tmp_path / "curves.png") == ["loss/ce", "val/ua"]
     _png_ok(tmp_path / "curves.png")
-    plots.sweep_curve_figure([0.001, 0.1, 1.0], [40.0, 45.0, 42.0], [2.0, 1.0, 3.0], tmp_path / "s.png",
-                             xlabel="λ")
+    assert plots.sweep_curve_figure([0.001, 0.1, 1.0], [40.0, 45.0, 42.0], [2.0, 1.0, 3.0], tmp_path / "s.png",
+                                    xlabel="λ") == "log"
     _png_ok(tmp_path / "s.png")
+    # λ = 0 (the softmax baseline) on the axis: symmetric log; a narrow range: linear
+    assert plots.sweep_curve_figure([0.3, 0.0, 0.01, 1.0], [40.0, 41.0, 45.0, 42.0], [2.0, 1.0, 3.0, 1.0],
+                                    tmp_path / "s0.png", xlabel="λ",
+                                    separation=([0.5, 0.6, 0.4, 0.3], [0.1, 0.1, 0.1, 0.1])) == "symlog"
+    _png_ok(tmp_path / "s0.png")
+    assert plots.sweep_curve_figure([0.1, 0.5, 0.9], [40.0, 41.0, 45.0], [2.0, 1.0, 3.0], tmp_path / "a.png",
+                                    xlabel="α") == "linear"
+    _png_ok(tmp_path / "a.png")

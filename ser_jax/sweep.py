@@ -98,6 +98,13 @@ def expand(sweep, workdir) -> list[Run]:
     unknown = [n for n in sweep.only if n not in names]
     if unknown:
         raise SerJaxError(f"--config.only names unknown variants {unknown}; the sweep has {names}")
+    folders = {}
+    for name in names:
+        folders.setdefault(slug(name), []).append(name)
+    clashes = [group for group in folders.values() if len(group) > 1]
+    if clashes:
+        raise SerJaxError(f"variants {clashes[0]} would share one run folder: name them apart by more "
+                          "than punctuation and spaces")
     chosen = [n for n in names if not sweep.only or n in sweep.only]
     for name in chosen:
         base = table[name].baseline
@@ -109,8 +116,9 @@ def expand(sweep, workdir) -> list[Run]:
 
 
 def slug(name: str) -> str:
-    """A folder name for a variant name (`S+A+C mel` → `S+A+C_mel`)."""
-    return re.sub(r"[^A-Za-z0-9+=.,-]+", "_", name).strip("_") or "variant"
+    """A folder name for a variant name (`S+A+C mel` → `S+A+C_mel`, `center λ=0.1` →
+    `center_λ=0.1`): runs of anything but letters (any script), digits and `+=.,-` become `_`."""
+    return re.sub(r"[^\w+=.,-]+|_+", "_", name).strip("_") or "variant"
 
 
 def run_sweep(sweep, workdir, *, out=print) -> dict:

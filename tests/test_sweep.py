@@ -29,6 +29,17 @@ def test_parse_assignment():
         sweep.parse_assignment("no_equals_sign")
 
 
+def test_run_folders_keep_variants_apart(tmp_path):
+    # the λ and α sweeps of configs/sweeps/dai.py differ only in a Greek letter
+    config = ml_collections.ConfigDict({"base": test_config.get_config(), "seeds": (0,), "only": (),
+                                        "variants": (("a", "", ()), ("c λ=0.1", "a", ()), ("c α=0.1", "a", ()))})
+    folders = [run.workdir.parent.name for run in sweep.expand(config, tmp_path)]
+    assert folders == ["a", "c_λ=0.1", "c_α=0.1"]
+    config.variants = (("S+A mel", "", ()), ("S+A  mel", "", ()))
+    with pytest.raises(SerJaxError, match="share one run folder"):
+        sweep.expand(config, tmp_path)
+
+
 def _tiny_sweep(emodb_root, cache_dir):
     config = ml_collections.ConfigDict()
     config.title = "tiny"

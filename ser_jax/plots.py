@@ -144,16 +144,14 @@ def sweep_curve_figure(values: Sequence[float], means: Sequence[float], stds: Se
     scale = "linear"
     if len(positive) >= 2 and positive.max() / positive.min() >= 100:
         scale = "log" if len(positive) == len(x) else "symlog"
+    scale_options = {"linthresh": float(positive.min())} if scale == "symlog" else {}
     panels = [(means, stds, ylabel)]
     if separation is not None:
         panels.append((*separation, "separation (intra / inter distance)"))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
     for ax, (m, s, label) in zip(axes[0], panels):
         ax.errorbar(x, np.asarray(m)[order], yerr=np.asarray(s)[order], marker="o", capsize=3)
-        if scale == "symlog":
-            ax.set_xscale("symlog", linthresh=float(positive.min()))
-        else:
-            ax.set_xscale(scale)
+        ax.set_xscale(scale, **scale_options)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
     fig.tight_layout()

@@ -62,6 +62,16 @@ def resolve_paths(config, environ) -> None:
             config.cache_dir = environ.get("SER_JAX_CACHE") or str(Path.home() / ".cache" / "ser_jax")
 
 
+def _compilation_cache(cache_dir: str, environ) -> None:
+    """Keeps XLA's compiled steps on disk under the cache root: every fold after the first
+    (same shapes, same program) and every later run loads them instead of compiling again.
+    $JAX_COMPILATION_CACHE_DIR, if set, wins."""
+    import jax
+
+    if not environ.get("JAX_COMPILATION_CACHE_DIR"):
+        jax.config.update("jax_compilation_cache_dir", str(Path(cache_dir).expanduser() / "xla"))
+
+
 def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -76,6 +86,7 @@ def main(argv) -> None:
     if is_sweep != (_MODE.value == "sweep"):
         raise app.UsageError("--mode=sweep takes a configs/sweeps/ file, the other modes an experiment config")
     resolve_paths(config.base if is_sweep else config, os.environ)
+    _compilation_cache((config.base if is_sweep else config).cache_dir, os.environ)
     from ser_jax import describe, sweep, train  # after flag parsing: keeps --help fast
 
     try:

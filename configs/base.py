@@ -97,6 +97,10 @@ def get_config() -> ml_collections.ConfigDict:
     # Both batch sizes must be multiples of it.
     config.train.num_devices = 0
     config.train.max_folds = 0  # run only the first N folds (quick looks); 0: all
+    # Seconds of training between resumable checkpoints (a kill loses at most this much of
+    # the fold); 0: after every epoch. A full S+A+C state is 76 MB: saving it every epoch
+    # took longer than the epoch itself on a GPU.
+    config.train.checkpoint_every_s = 60.0
     config.train.input_scaling = "minmax"  # minmax | standardize | none, training-fold statistics
     config.train.bucket_frames = 100  # variable length: pad to a multiple of this
     config.train.max_frames = 0  # variable length: crop to this many frames; 0: no crop

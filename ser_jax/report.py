@@ -39,10 +39,12 @@ def markdown(summary: dict, title: str, figures: dict | None = None) -> str:
     if "recon_mse" in m:
         lines += [f"Test reconstruction MSE (inputs scaled to [0, 1]): {m['recon_mse']:.5f} ± "
                   f"{s['recon_mse']:.5f}", ""]
-    lines += ["| fold | best epoch | val UA | test WA | test UA | test n |", "|---|---|---|---|---|---|"]
+    lines += ["| fold | best epoch | val UA | test WA | test UA | test n | time (s) |",
+              "|---|---|---|---|---|---|---|"]
     for r in summary["folds"]:
+        seconds = f"{r['seconds']:.1f}" if "seconds" in r else "–"  # folds trained before it was recorded
         lines.append(f"| {r['fold']} | {r['best_epoch']} | {pct(r['val']['ua'])} | {pct(r['test']['wa'])} | "
-                     f"{pct(r['test']['ua'])} | {r['test']['n']} |")
+                     f"{pct(r['test']['ua'])} | {r['test']['n']} | {seconds} |")
     classes = summary["classes"]
     lines += ["", "Pooled test confusion (rows: true, columns: predicted)", "",
               "| | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]

@@ -34,9 +34,10 @@ from ser_jax import metrics, plots, train
 from ser_jax.errors import SerJaxError
 
 # Where and how a run computes, not what: the conv weight-gradient formulation (its legacy
-# place too) gives the same values up to float32 rounding, as the device count does.
-_MACHINE_KEYS = ("cache_dir", "data.root", "feature_workers", "train.num_devices", "model.conv_weight_grad",
-                 "model.parallel_cnn.conv_weight_grad")
+# place too) gives the same values up to float32 rounding, as the device count does; how
+# often checkpoints are written changes nothing (a resumed run ends as an uninterrupted one).
+_MACHINE_KEYS = ("cache_dir", "data.root", "feature_workers", "train.num_devices", "train.checkpoint_every_s",
+                 "model.conv_weight_grad", "model.parallel_cnn.conv_weight_grad")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,7 @@ import fcntl
 import functools
 import json
 import os
+import time
 from pathlib import Path
 
 import jax
@@ -101,7 +102,8 @@ def _train_and_evaluate(config, workdir: Path, out) -> dict:
         _write_atomically(done, json.dumps(result, indent=2))
         results.append(result)
         out(f"fold {k + 1}/{len(folds)} {fold.name}: test WA {result['test']['wa']:.3f} "
-            f"UA {result['test']['ua']:.3f} (best val UA {result['val']['ua']:.3f} at epoch {result['best_epoch']})")
+            f"UA {result['test']['ua']:.3f} (best val UA {result['val']['ua']:.3f} at epoch {result['best_epoch']}; "
+            f"{result['seconds']:.1f} s)")
     summary = report.aggregate(results, corpus.classes)
     _write_atomically(workdir / "results.json", json.dumps(summary, indent=2))
     figures = plots.run_figures(workdir, summary)
@@ -130,6 +132,7 @@ class _Fold:
 
 
 def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
+    start = time.perf_counter()
     fold_dir = workdir / f"fold_{k:02d}"
     ctx = _prepare(config, corpus, store, fold)
     tc = config.train
@@ -154,6 +157,7 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
     bar = tqdm(total=tc.epochs, initial=progress["epoch"], desc=f"fold {k + 1}/{num_folds} {fold.name}",
                unit="epoch")
     board = SummaryWriter(str(fold_dir / "tensorboard"))
+    saved_at = time.perf_counter()
     with (fold_dir / "log.jsonl").open("a") as log:
         for epoch in range(progress["epoch"], tc.epochs):
             history = []  # per-step metrics stay on device until the epoch ends
@@ -175,14 +179,18 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
                 if name not in ("epoch", "step"):
                     board.add_scalar(name, value, record["step"])
             board.flush()
-            ckpts.save(epoch + 1, {"state": checkpointing.state_arrays(state), "best": best, "progress": progress})
+            if time.perf_counter() - saved_at >= tc.checkpoint_every_s:
+                ckpts.save(epoch + 1, {"state": checkpointing.state_arrays(state), "best": best, "progress": progress})
+                saved_at = time.perf_counter()
             bar.set_postfix(loss=f"{record['loss/total']:.3f}", val_ua=f"{val['ua']:.3f}")
             bar.update(1)
     bar.close()
     board.close()
     ckpts.close()
     best_state = state.replace(**parallel.replicate(best, ctx.mesh))
-    return _final_evaluation(ctx, best_state, fold, progress, fold_dir, config)
+    result = _final_evaluation(ctx, best_state, fold, progress, fold_dir, config)
+    # Wall-clock of this process's share of the fold (a resumed fold counts only its rest).
+    return {**result, "seconds": time.perf_counter() - start}
 
 
 def _prepare(config, corpus, store, fold) -> _Fold:

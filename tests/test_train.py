@@ -35,8 +35,9 @@ def _log(workdir, fold=0):
 @pytest.fixture(scope="module")
 def uninterrupted(emodb_root, cache_dir, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("uninterrupted")
-    summary = train.train_and_evaluate(_config(emodb_root, cache_dir, epochs=4, max_folds=1), workdir,
-                                       out=lambda _: None)
+    # checkpoints only every 1e9 s of training: none in this run (the kill test saves every epoch)
+    summary = train.train_and_evaluate(_config(emodb_root, cache_dir, epochs=4, max_folds=1,
+                                               checkpoint_every_s=1e9), workdir, out=lambda _: None)
     return workdir, summary
 
 
@@ -52,6 +53,8 @@ def test_training_writes_results_and_the_loss_falls(uninterrupted):
     assert fold["test"]["n"] == 39  # speaker 03's utterances in the 4 classes: none dropped
     assert np.asarray(fold["test"]["confusion"]).sum() == 39
     assert "| mean ± std over 1 folds |" in (workdir / "results.md").read_text()
+    assert fold["seconds"] > 0 and f"| {fold['seconds']:.1f} |" in (workdir / "results.md").read_text()
+    assert not [p for p in (workdir / "fold_00" / "checkpoints").iterdir() if p.name.isdigit()]
     assert json.loads((workdir / "config.json").read_text())["train"]["epochs"] == 4
     events = list((workdir / "fold_00" / "tensorboard").glob("events.out.tfevents.*"))
     assert events and b"loss/recon" in events[0].read_bytes() and b"val/ua" in events[0].read_bytes()
@@ -71,8 +74,8 @@ def test_kill_and_resume_reproduces_the_uninterrupted_result(uninterrupted, emod
     reference, _ = uninterrupted
     workdir = tmp_path / "run"
     args = [sys.executable, str(ROOT / "run.py"), "--config", "configs/test.py", f"--workdir={workdir}",
-            "--config.train.epochs=4", "--config.train.max_folds=1", f"--config.data.root={emodb_root}",
-            f"--config.cache_dir={cache_dir}"]
+            "--config.train.epochs=4", "--config.train.max_folds=1", "--config.train.checkpoint_every_s=0",
+            f"--config.data.root={emodb_root}", f"--config.cache_dir={cache_dir}"]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     checkpoints = workdir / "fold_00" / "checkpoints"
@@ -93,6 +96,7 @@ def test_kill_and_resume_reproduces_the_uninterrupted_result(uninterrupted, emod
         assert record == expected[record["epoch"]]
     got = json.loads((workdir / "results.json").read_text())["folds"][0]
     want = json.loads((reference / "results.json").read_text())["folds"][0]
+    assert got.pop("seconds") > 0 and want.pop("seconds") > 0  # wall-clock: the one field that differs
     assert got == want
 
 

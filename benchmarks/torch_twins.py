@@ -101,14 +101,20 @@ def wen_update(centers, z, labels, alpha):
     centers.sub_(alpha * diff / (1.0 + counts[:, None]))
 
 
-def make_step(name, model, optimizer, centers, *, center_weight=4.0, recon_weight=1.0, cos_weight=0.9, margin=0.1):
-    """A training-step closure over one batch (tensors on the model's device)."""
+def make_step(name, model, optimizer, centers, *, center_weight=4.0, recon_weight=1.0, cos_weight=0.9, margin=0.1,
+              amp_dtype=None):
+    """A training-step closure over one batch (tensors on the model's device). With
+    `amp_dtype` (torch.bfloat16) the forward pass and losses run under autocast: PyTorch's
+    mixed precision, float32 weights and optimizer."""
+    device = next(model.parameters()).device.type
+    amp = lambda: torch.autocast(device, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)  # noqa: E731
     if name == "parallel_cnn":
         def step(x, labels):
             optimizer.zero_grad(set_to_none=True)
-            logits, z, recon = model(x)
-            loss = (F.cross_entropy(logits, labels) + center_weight * center_loss(z, centers, labels)
-                    + recon_weight * F.mse_loss(recon, x))
+            with amp():
+                logits, z, recon = model(x)
+                loss = (F.cross_entropy(logits, labels) + center_weight * center_loss(z, centers, labels)
+                        + recon_weight * F.mse_loss(recon, x))
             loss.backward()
             optimizer.step()
             wen_update(centers, z.detach(), labels, 0.5)
@@ -116,8 +122,9 @@ def make_step(name, model, optimizer, centers, *, center_weight=4.0, recon_weigh
     elif name == "conv_gru":
         def step(x, labels):
             optimizer.zero_grad(set_to_none=True)
-            logits, z = model(x)
-            loss = F.cross_entropy(logits, labels) + 0.3 * center_loss(z, centers, labels)
+            with amp():
+                logits, z = model(x)
+                loss = F.cross_entropy(logits, labels) + 0.3 * center_loss(z, centers, labels)
             loss.backward()
             optimizer.step()
             with torch.no_grad():  # moving class means (001)
@@ -129,10 +136,11 @@ def make_step(name, model, optimizer, centers, *, center_weight=4.0, recon_weigh
     else:
         def step(x1, x2, same):
             optimizer.zero_grad(set_to_none=True)
-            logits, e1, e2 = model(x1, x2)
-            cos = F.cosine_similarity(e1, e2)
-            l_cos = torch.where(same > 0, 1 - cos, (cos - margin).clamp(min=0)).mean()
-            loss = cos_weight * l_cos + (1 - cos_weight) * F.cross_entropy(logits, same)
+            with amp():
+                logits, e1, e2 = model(x1, x2)
+                cos = F.cosine_similarity(e1, e2)
+                l_cos = torch.where(same > 0, 1 - cos, (cos - margin).clamp(min=0)).mean()
+                loss = cos_weight * l_cos + (1 - cos_weight) * F.cross_entropy(logits, same)
             loss.backward()
             optimizer.step()
             return loss

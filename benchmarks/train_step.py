@@ -3,7 +3,7 @@
     python benchmarks/train_step.py                      # all models, full seed sizes, this machine
     python benchmarks/train_step.py --models=parallel_cnn --steps=5 --warmup=1
     python benchmarks/train_step.py --size=small         # a quick look (not for reporting)
-    python benchmarks/train_step.py --dtype=bfloat16     # JAX bf16 compute (GPU)
+    python benchmarks/train_step.py --dtype=bfloat16     # bf16 compute (GPU): JAX, and PyTorch autocast
 
 Each (model, framework) runs in its own process, so peak host memory (RSS) is its own.
 Per row: median step time over --steps steps after --warmup, samples/s, compile time
@@ -95,16 +95,17 @@ def run_jax(model_name: str, size: str, batch: int, steps: int, warmup: int, dty
     data = jax.device_put(data)
     key = jax.random.PRNGKey(0)
 
-    def compile_step(weight_grad):
+    def lower_step(weight_grad):
         model, spec, tx, embed_dim = build(weight_grad)
         state = ser_steps.create_train_state(model, tx, key, data, spec=spec, num_classes=NUM_CLASSES,
                                              embed_dim=embed_dim)
         step = jax.jit(functools.partial(ser_steps.train_step, spec=spec), donate_argnums=0)
         start = time.perf_counter()
-        compiled = step.lower(state, data, key).compile()
-        return state, compiled, time.perf_counter() - start
+        return state, step.lower(state, data, key), start
 
-    state, compiled, compile_s = compile_step("auto")
+    state, lowered, start = lower_step("auto")
+    compiled = lowered.compile()
+    compile_s = time.perf_counter() - start
     holder = {"state": state}
 
     def one():
@@ -114,10 +115,12 @@ def run_jax(model_name: str, size: str, batch: int, steps: int, warmup: int, dty
     seconds = _median_step(one, steps, warmup, lambda v: v.block_until_ready())
     device = jax.devices()[0]
     stats = device.memory_stats() or {}
-    peak_rss = _rss_mb()  # before the second compile below
-    # FLOPs of the step with XLA's own conv gradients: the GEMM weight gradients run in a
-    # scan, whose body XLA's cost analysis counts once, not once per utterance.
-    cost = compile_step("xla")[1].cost_analysis()
+    peak_rss = _rss_mb()
+    # FLOPs of the step with XLA's own conv gradients (the GEMM weight gradients run in a
+    # scan, whose body XLA's cost analysis counts once, not once per utterance), counted on
+    # the lowered program: the same on every backend. The compiled program's count leaves
+    # out what XLA:GPU hands to cuDNN (every convolution).
+    cost = lower_step("xla")[1].cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     flops = float(cost.get("flops", 0.0)) if cost else 0.0
     return {"framework": f"ser_jax ({dtype})", "step_s": seconds, "compile_s": compile_s, "flops": flops,
@@ -125,7 +128,7 @@ def run_jax(model_name: str, size: str, batch: int, steps: int, warmup: int, dty
             "peak_rss_mb": peak_rss}
 
 
-def run_torch(model_name: str, size: str, batch: int, steps: int, warmup: int, compiled: bool) -> dict:
+def run_torch(model_name: str, size: str, batch: int, steps: int, warmup: int, compiled: bool, dtype: str) -> dict:
     import torch
 
     from benchmarks import torch_twins
@@ -149,7 +152,8 @@ def run_torch(model_name: str, size: str, batch: int, steps: int, warmup: int, c
         args = (x, torch.rand_like(x), (torch.arange(batch, device=dev) % 3 == 0).long())
     centers = torch.zeros(NUM_CLASSES, dim, device=dev)
     model.train()
-    step = torch_twins.make_step(model_name, model, optimizer, centers)
+    amp_dtype = torch.bfloat16 if dtype == "bfloat16" else None
+    step = torch_twins.make_step(model_name, model, optimizer, centers, amp_dtype=amp_dtype)
     if compiled:
         step = torch.compile(step)
     sync = (lambda v: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda v: v.item())
@@ -158,7 +162,8 @@ def run_torch(model_name: str, size: str, batch: int, steps: int, warmup: int, c
     first_s = time.perf_counter() - start
     seconds = _median_step(lambda: step(*args), steps, warmup, sync)
     peak_dev = torch.cuda.max_memory_allocated() / 2 ** 20 if dev.type == "cuda" else 0.0
-    return {"framework": "PyTorch compile" if compiled else "PyTorch eager", "step_s": seconds,
+    name = ("PyTorch compile" if compiled else "PyTorch eager") + (" (bf16 amp)" if amp_dtype else "")
+    return {"framework": name, "step_s": seconds,
             "compile_s": first_s if compiled else None, "peak_device_mb": peak_dev, "peak_rss_mb": _rss_mb(),
             "torch": torch.__version__}
 
@@ -198,7 +203,7 @@ def _child(args) -> None:
     elif framework == "latency":
         out = run_latency(args.size, args.dtype)
     else:
-        out = run_torch(model_name, args.size, args.batch, args.steps, args.warmup, framework == "compile")
+        out = run_torch(model_name, args.size, args.batch, args.steps, args.warmup, framework == "compile", args.dtype)
     print("RESULT " + json.dumps(out))
 
 
@@ -231,7 +236,7 @@ def main() -> None:
     rows = []
     print(f"batch {args.batch}, size {args.size}, median of {args.steps} steps after {args.warmup} warm-up; "
           f"{os.cpu_count()} CPUs visible")
-    header = (f"{'model':13} {'framework':22} {'step ms':>9} {'samples/s':>10} {'compile s':>9} {'GFLOP':>8} "
+    header = (f"{'model':13} {'framework':26} {'step ms':>9} {'samples/s':>10} {'compile s':>9} {'GFLOP':>8} "
               f"{'TFLOP/s':>8} {'% peak':>7} {'RSS MB':>8} {'dev MB':>8} {'jax ×':>6}")
     print(header)
     for model_name in args.models.split(","):
@@ -239,7 +244,7 @@ def main() -> None:
         jax_row = results.get("jax", {})
         for fw, r in results.items():
             if "error" in r:
-                print(f"{model_name:13} {fw:22} error: {r['error']}")
+                print(f"{model_name:13} {fw:26} error: {r['error']}")
                 continue
             flops = jax_row.get("flops", 0.0)  # the same network: XLA's count for every framework
             tflops = flops / r["step_s"] / 1e12 if flops else 0.0
@@ -250,7 +255,7 @@ def main() -> None:
             rows.append(row)
             compile_s = "" if r.get("compile_s") is None else f"{r['compile_s']:.1f}"
             share = "" if row["peak_share"] is None else f"{100 * row['peak_share']:.1f}"
-            print(f"{model_name:13} {r['framework']:22} {1e3 * r['step_s']:9.1f} {row['samples_per_s']:10.1f} "
+            print(f"{model_name:13} {r['framework']:26} {1e3 * r['step_s']:9.1f} {row['samples_per_s']:10.1f} "
                   f"{compile_s:>9} {flops / 1e9:8.1f} {tflops:8.3f} {share:>7} {r['peak_rss_mb']:8.0f} "
                   f"{r['peak_device_mb']:8.0f} {ratio:6.2f}")
     latency = _spawn(args, "parallel_cnn:latency")

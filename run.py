@@ -85,8 +85,9 @@ def main(argv) -> None:
     is_sweep = "variants" in config
     if is_sweep != (_MODE.value == "sweep"):
         raise app.UsageError("--mode=sweep takes a configs/sweeps/ file, the other modes an experiment config")
-    resolve_paths(config.base if is_sweep else config, os.environ)
-    _compilation_cache((config.base if is_sweep else config).cache_dir, os.environ)
+    experiment = config.base if is_sweep else config
+    resolve_paths(experiment, os.environ)
+    _compilation_cache(experiment.cache_dir, os.environ)
     from ser_jax import describe, sweep, train  # after flag parsing: keeps --help fast
 
     try:

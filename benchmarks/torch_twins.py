@@ -6,6 +6,8 @@ the benchmark uses (NCHW here, NHWC there); not used by ser_jax itself.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -107,7 +109,7 @@ def make_step(name, model, optimizer, centers, *, center_weight=4.0, recon_weigh
     `amp_dtype` (torch.bfloat16) the forward pass and losses run under autocast: PyTorch's
     mixed precision, float32 weights and optimizer."""
     device = next(model.parameters()).device.type
-    amp = lambda: torch.autocast(device, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)  # noqa: E731
+    amp = (lambda: torch.autocast(device, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
     if name == "parallel_cnn":
         def step(x, labels):
             optimizer.zero_grad(set_to_none=True)

@@ -95,16 +95,15 @@ def run_jax(model_name: str, size: str, batch: int, steps: int, warmup: int, dty
     data = jax.device_put(data)
     key = jax.random.PRNGKey(0)
 
-    def lower_step(weight_grad):
+    def jitted_step(weight_grad):
         model, spec, tx, embed_dim = build(weight_grad)
         state = ser_steps.create_train_state(model, tx, key, data, spec=spec, num_classes=NUM_CLASSES,
                                              embed_dim=embed_dim)
-        step = jax.jit(functools.partial(ser_steps.train_step, spec=spec), donate_argnums=0)
-        start = time.perf_counter()
-        return state, step.lower(state, data, key), start
+        return state, jax.jit(functools.partial(ser_steps.train_step, spec=spec), donate_argnums=0)
 
-    state, lowered, start = lower_step("auto")
-    compiled = lowered.compile()
+    state, step = jitted_step("auto")
+    start = time.perf_counter()
+    compiled = step.lower(state, data, key).compile()
     compile_s = time.perf_counter() - start
     holder = {"state": state}
 
@@ -120,7 +119,8 @@ def run_jax(model_name: str, size: str, batch: int, steps: int, warmup: int, dty
     # scan, whose body XLA's cost analysis counts once, not once per utterance), counted on
     # the lowered program: the same on every backend. The compiled program's count leaves
     # out what XLA:GPU hands to cuDNN (every convolution).
-    cost = lower_step("xla")[1].cost_analysis()
+    xla_state, xla_step = jitted_step("xla")
+    cost = xla_step.lower(xla_state, data, key).cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     flops = float(cost.get("flops", 0.0)) if cost else 0.0
     return {"framework": f"ser_jax ({dtype})", "step_s": seconds, "compile_s": compile_s, "flops": flops,

@@ -4,6 +4,7 @@
     python benchmarks/train_step.py --models=parallel_cnn --steps=5 --warmup=1
     python benchmarks/train_step.py --size=small         # a quick look (not for reporting)
     python benchmarks/train_step.py --dtype=bfloat16     # bf16 compute (GPU): JAX, and PyTorch autocast
+    python benchmarks/train_step.py --models=conv_gru --frameworks=jax --gru_unroll=5  # tune the GRU loop
 
 Each (model, framework) runs in its own process, so peak host memory (RSS) is its own.
 Per row: median step time over --steps steps after --warmup, samples/s, compile time
@@ -55,7 +56,7 @@ def _median_step(run_step, steps: int, warmup: int, sync) -> float:
     return statistics.median(times)
 
 
-def run_jax(model_name: str, size: str, batch: int, steps: int, warmup: int, dtype: str) -> dict:
+def run_jax(model_name: str, size: str, batch: int, steps: int, warmup: int, dtype: str, gru_unroll: int) -> dict:
     import functools
 
     import jax
@@ -78,7 +79,8 @@ def run_jax(model_name: str, size: str, batch: int, steps: int, warmup: int, dty
                                        conv_weight_grad=weight_grad, dtype=jdtype)
             return model, ser_steps.LossSpec(center_weight=4.0, recon_weight=1.0), optax.adadelta(1.0), 64
         if model_name == "conv_gru":
-            model = models.ConvGRU(num_classes=NUM_CLASSES, conv_weight_grad=weight_grad, dtype=jdtype)
+            model = models.ConvGRU(num_classes=NUM_CLASSES, conv_weight_grad=weight_grad, gru_unroll=gru_unroll,
+                                   dtype=jdtype)
             spec = ser_steps.LossSpec(uses_lengths=True, center_weight=0.3, center_rule="moving_mean")
             return model, spec, optax.adam(1e-3), 128
         encoder = models.SattEncoder(conv_weight_grad=weight_grad, dtype=jdtype)
@@ -199,7 +201,7 @@ def run_latency(size: str, dtype: str) -> dict:
 def _child(args) -> None:
     model_name, framework = args.child.split(":")
     if framework == "jax":
-        out = run_jax(model_name, args.size, args.batch, args.steps, args.warmup, args.dtype)
+        out = run_jax(model_name, args.size, args.batch, args.steps, args.warmup, args.dtype, args.gru_unroll)
     elif framework == "latency":
         out = run_latency(args.size, args.dtype)
     else:
@@ -209,7 +211,8 @@ def _child(args) -> None:
 
 def _spawn(args, what: str) -> dict:
     cmd = [sys.executable, __file__, f"--child={what}", f"--size={args.size}", f"--batch={args.batch}",
-           f"--steps={args.steps}", f"--warmup={args.warmup}", f"--dtype={args.dtype}"]
+           f"--steps={args.steps}", f"--warmup={args.warmup}", f"--dtype={args.dtype}",
+           f"--gru_unroll={args.gru_unroll}"]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ))
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
@@ -226,6 +229,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--gru_unroll", type=int, default=0,
+                        help="CNN + BiGRU: GRU steps per loop iteration (0: the backend's choice)")
     parser.add_argument("--peak_tflops", type=float, default=0.0, help="device peak for the share column")
     parser.add_argument("--json", default="", help="also write the rows here")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)

@@ -65,6 +65,7 @@ def get_config() -> ml_collections.ConfigDict:
     cg.gru_units = 128  # per direction, talk
     cg.z_dim = 128  # FC1 output z (not given)
     cg.dropout = 0.3
+    cg.unroll = 0  # GRU steps per loop iteration; 0: 25 on GPU/TPU, 1 on CPU (same results)
     pw = config.model.pairwise = ml_collections.ConfigDict()
     pw.conv_channels = (16, 32, 32, 64, 64)  # 5 Satt-style conv layers (figure missing)
     pw.kernel = (3, 3)

@@ -126,6 +126,8 @@ class ConvGRU(nn.Module):
       dropout: dropout before FC2.
       bn_momentum: BatchNorm running-statistics momentum.
       conv_weight_grad: `auto`, `xla` or `gemm` (see ser_jax.conv).
+      gru_unroll: GRU steps per loop iteration, 0 for the backend's choice (see
+        ser_jax.gru.resolve_unroll); the output does not depend on it.
     """
 
     num_classes: int
@@ -136,6 +138,7 @@ class ConvGRU(nn.Module):
     dtype: jnp.dtype = jnp.float32
     bn_momentum: float = 0.9
     conv_weight_grad: str = "auto"
+    gru_unroll: int = 0
 
     @nn.compact
     def __call__(self, x, lengths, *, train: bool):
@@ -151,7 +154,8 @@ class ConvGRU(nn.Module):
             h = max_pool(h, (2, 2))
             lengths = jnp.maximum(lengths // 2, 1)
         seq = h.reshape(h.shape[0], h.shape[1], -1)
-        last_fwd, last_bwd = gru.bidirectional(seq, lengths, self.gru_units, dtype=self.dtype)
+        last_fwd, last_bwd = gru.bidirectional(seq, lengths, self.gru_units, dtype=self.dtype,
+                                               unroll=self.gru_unroll)
         state = jnp.concatenate([last_fwd, last_bwd], axis=-1)
         z = nn.Dense(self.z_dim, dtype=self.dtype, name="fc1")(state)
         y = nn.Dropout(self.dropout, deterministic=not train)(nn.relu(z))
@@ -251,7 +255,8 @@ def from_config(model_config, num_classes: int, *, reconstruct: bool = False) ->
         c = model_config.conv_gru
         module = ConvGRU(num_classes=num_classes, conv_channels=tuple(c.conv_channels),
                          gru_units=c.gru_units, z_dim=c.z_dim, dropout=c.dropout,
-                         bn_momentum=model_config.bn_momentum, conv_weight_grad=weight_grad, dtype=dtype)
+                         bn_momentum=model_config.bn_momentum, conv_weight_grad=weight_grad,
+                         gru_unroll=c.get("unroll", 0), dtype=dtype)
         return module, c.z_dim
     if name == "pairwise":
         c = model_config.pairwise

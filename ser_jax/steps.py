@@ -89,14 +89,17 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, key: 
       num_classes, embed_dim: shape of the centers.
       method: model method to initialise through (e.g. `PairwiseModel.classify`).
     """
-    variables = model.init({"params": key, "dropout": key}, *_model_inputs(example, spec),
-                           train=False, method=method)
+    # Jitted: run op by op, the init's forward pass compiles each of its hundreds of
+    # primitives on its own (~10 s for the full-size parallel CNN on GPU, every process),
+    # and such small compiles never reach the persistent compilation cache.
+    init = jax.jit(lambda k, inputs: model.init({"params": k, "dropout": k}, *inputs, train=False, method=method))
+    variables = init(key, _model_inputs(example, spec))
     apply_fn = model.apply if method is None else (lambda v, *a, **k: model.apply(v, *a, method=method, **k))
     params = variables["params"]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       batch_stats=variables.get("batch_stats", {}),
                       centers=jnp.zeros((num_classes, embed_dim), jnp.float32),
-                      opt_state=tx.init(params), apply_fn=apply_fn, tx=tx)
+                      opt_state=jax.jit(tx.init)(params), apply_fn=apply_fn, tx=tx)
 
 
 def _model_inputs(batch: dict, spec: LossSpec) -> tuple:

@@ -21,9 +21,11 @@ class FlaxBiGRU(nn.Module):
 
 
 class SerJaxBiGRU(nn.Module):
+    unroll: int = 0
+
     @nn.compact
     def __call__(self, seq, lengths):
-        return gru.bidirectional(seq, lengths, UNITS)
+        return gru.bidirectional(seq, lengths, UNITS, unroll=self.unroll)
 
 
 def _inputs():
@@ -68,3 +70,22 @@ def test_backward_state_of_a_padded_sequence_equals_the_unpadded_one():
     alone = SerJaxBiGRU().apply(params, seq[1:2, :6], lengths[1:2])
     for a, b in zip(padded, alone):
         np.testing.assert_allclose(a[1], b[0], rtol=1e-6, atol=1e-6)
+
+
+def test_unrolled_recurrence_gives_the_same_states_and_gradients():
+    """Unrolling (by a divisor of T, by a non-divisor, entirely) changes the program, not the result."""
+    seq, lengths = _inputs()
+    params = SerJaxBiGRU().init(jax.random.key(3), seq, lengths)
+
+    def outputs(unroll):
+        model = SerJaxBiGRU(unroll=unroll)
+        grads = jax.grad(lambda p, x: sum(jnp.sum(jnp.tanh(s)) for s in model.apply(p, x, lengths)),
+                         argnums=(0, 1))(params, seq)
+        return model.apply(params, seq, lengths), grads
+
+    reference = outputs(1)
+    for unroll in (4, 11, 50):
+        for a, b in zip(jax.tree.leaves(outputs(unroll)), jax.tree.leaves(reference)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert gru.resolve_unroll(50, 11) == 11 and gru.resolve_unroll(4, 11) == 4
+    assert gru.resolve_unroll(0, 11) == (1 if jax.default_backend() == "cpu" else 11)  # 25, at most T

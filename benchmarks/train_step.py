@@ -56,7 +56,8 @@ def _median_step(run_step, steps: int, warmup: int, sync) -> float:
     return statistics.median(times)
 
 
-def run_jax(model_name: str, size: str, batch: int, steps: int, warmup: int, dtype: str, gru_unroll: int) -> dict:
+def _jax_step(model_name: str, size: str, batch: int, dtype: str, weight_grad: str, gru_unroll: int):
+    """(train state, jitted train step, batch, key) of one model at the benchmark's shapes."""
     import functools
 
     import jax
@@ -72,38 +73,34 @@ def run_jax(model_name: str, size: str, batch: int, steps: int, warmup: int, dty
     labels = (np.arange(batch) % NUM_CLASSES).astype(np.int32)
     mask = np.ones(batch, np.float32)
     jdtype = jnp.dtype(dtype)
-
-    def build(weight_grad):
-        if model_name == "parallel_cnn":
-            model = models.ParallelCNN(num_classes=NUM_CLASSES, channels=CHANNELS[size], reconstruct=True,
-                                       conv_weight_grad=weight_grad, dtype=jdtype)
-            return model, ser_steps.LossSpec(center_weight=4.0, recon_weight=1.0), optax.adadelta(1.0), 64
-        if model_name == "conv_gru":
-            model = models.ConvGRU(num_classes=NUM_CLASSES, conv_weight_grad=weight_grad, gru_unroll=gru_unroll,
-                                   dtype=jdtype)
-            spec = ser_steps.LossSpec(uses_lengths=True, center_weight=0.3, center_rule="moving_mean")
-            return model, spec, optax.adam(1e-3), 128
-        encoder = models.SattEncoder(conv_weight_grad=weight_grad, dtype=jdtype)
-        model = models.PairwiseModel(num_classes=NUM_CLASSES, encoder=encoder, dtype=jdtype)
-        return model, ser_steps.LossSpec(task="pairwise"), optax.adam(1e-4), 256
-
     if model_name == "parallel_cnn":
+        model = models.ParallelCNN(num_classes=NUM_CLASSES, channels=CHANNELS[size], reconstruct=True,
+                                   conv_weight_grad=weight_grad, dtype=jdtype)
+        spec, tx, embed_dim = ser_steps.LossSpec(center_weight=4.0, recon_weight=1.0), optax.adadelta(1.0), 64
         data = {"x": x, "target": x, "label": labels, "mask": mask}
     elif model_name == "conv_gru":
+        model = models.ConvGRU(num_classes=NUM_CLASSES, conv_weight_grad=weight_grad, gru_unroll=gru_unroll,
+                               dtype=jdtype)
+        spec = ser_steps.LossSpec(uses_lengths=True, center_weight=0.3, center_rule="moving_mean")
+        tx, embed_dim = optax.adam(1e-3), 128
         data = {"x": x, "label": labels, "mask": mask, "length": np.full(batch, frames, np.int32)}
     else:
+        encoder = models.SattEncoder(conv_weight_grad=weight_grad, dtype=jdtype)
+        model = models.PairwiseModel(num_classes=NUM_CLASSES, encoder=encoder, dtype=jdtype)
+        spec, tx, embed_dim = ser_steps.LossSpec(task="pairwise"), optax.adam(1e-4), 256
         x2 = rng.uniform(size=x.shape).astype(np.float32)
         data = {"x1": x, "x2": x2, "same": (np.arange(batch) % 3 == 0).astype(np.int32), "mask": mask}
     data = jax.device_put(data)
     key = jax.random.PRNGKey(0)
+    state = ser_steps.create_train_state(model, tx, key, data, spec=spec, num_classes=NUM_CLASSES,
+                                         embed_dim=embed_dim)
+    return state, jax.jit(functools.partial(ser_steps.train_step, spec=spec), donate_argnums=0), data, key
 
-    def jitted_step(weight_grad):
-        model, spec, tx, embed_dim = build(weight_grad)
-        state = ser_steps.create_train_state(model, tx, key, data, spec=spec, num_classes=NUM_CLASSES,
-                                             embed_dim=embed_dim)
-        return state, jax.jit(functools.partial(ser_steps.train_step, spec=spec), donate_argnums=0)
 
-    state, step = jitted_step("auto")
+def run_jax(model_name: str, size: str, batch: int, steps: int, warmup: int, dtype: str, gru_unroll: int) -> dict:
+    import jax
+
+    state, step, data, key = _jax_step(model_name, size, batch, dtype, "auto", gru_unroll)
     start = time.perf_counter()
     compiled = step.lower(state, data, key).compile()
     compile_s = time.perf_counter() - start
@@ -116,18 +113,21 @@ def run_jax(model_name: str, size: str, batch: int, steps: int, warmup: int, dty
     seconds = _median_step(one, steps, warmup, lambda v: v.block_until_ready())
     device = jax.devices()[0]
     stats = device.memory_stats() or {}
-    peak_rss = _rss_mb()
-    # FLOPs of the step with XLA's own conv gradients (the GEMM weight gradients run in a
-    # scan, whose body XLA's cost analysis counts once, not once per utterance), counted on
-    # the lowered program: the same on every backend. The compiled program's count leaves
-    # out what XLA:GPU hands to cuDNN (every convolution).
-    xla_state, xla_step = jitted_step("xla")
-    cost = xla_step.lower(xla_state, data, key).cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    flops = float(cost.get("flops", 0.0)) if cost else 0.0
-    return {"framework": f"ser_jax ({dtype})", "step_s": seconds, "compile_s": compile_s, "flops": flops,
+    return {"framework": f"ser_jax ({dtype})", "step_s": seconds, "compile_s": compile_s,
             "device": device.device_kind, "peak_device_mb": stats.get("peak_bytes_in_use", 0) / 2 ** 20,
-            "peak_rss_mb": peak_rss}
+            "peak_rss_mb": _rss_mb()}
+
+
+def run_flops(model_name: str, size: str, batch: int, dtype: str) -> dict:
+    """FLOPs of one training step: XLA's cost analysis of the lowered step, run in a CPU
+    process (XLA:GPU answers nothing for a lowered program, and its compiled count leaves
+    out what it hands to cuDNN), so every machine prints the same count. The step is built
+    with XLA's own conv weight gradients and a fully unrolled GRU: cost analysis counts a
+    loop's body once, and the GEMM weight gradients and the recurrence are loops."""
+    state, step, data, key = _jax_step(model_name, size, batch, dtype, "xla", gru_unroll=10 ** 6)
+    cost = step.lower(state, data, key).cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return {"flops": float(cost.get("flops", 0.0)) if cost else 0.0}
 
 
 def run_torch(model_name: str, size: str, batch: int, steps: int, warmup: int, compiled: bool, dtype: str) -> dict:
@@ -202,6 +202,8 @@ def _child(args) -> None:
     model_name, framework = args.child.split(":")
     if framework == "jax":
         out = run_jax(model_name, args.size, args.batch, args.steps, args.warmup, args.dtype, args.gru_unroll)
+    elif framework == "flops":
+        out = run_flops(model_name, args.size, args.batch, args.dtype)
     elif framework == "latency":
         out = run_latency(args.size, args.dtype)
     else:
@@ -213,7 +215,8 @@ def _spawn(args, what: str) -> dict:
     cmd = [sys.executable, __file__, f"--child={what}", f"--size={args.size}", f"--batch={args.batch}",
            f"--steps={args.steps}", f"--warmup={args.warmup}", f"--dtype={args.dtype}",
            f"--gru_unroll={args.gru_unroll}"]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ))
+    env = dict(os.environ, JAX_PLATFORMS="cpu") if what.endswith(":flops") else dict(os.environ)
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
         return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
@@ -247,11 +250,11 @@ def main() -> None:
     for model_name in args.models.split(","):
         results = {fw: _spawn(args, f"{model_name}:{fw}") for fw in args.frameworks.split(",")}
         jax_row = results.get("jax", {})
+        flops = _spawn(args, f"{model_name}:flops").get("flops", 0.0)  # the same network in every framework
         for fw, r in results.items():
             if "error" in r:
                 print(f"{model_name:13} {fw:26} error: {r['error']}")
                 continue
-            flops = jax_row.get("flops", 0.0)  # the same network: XLA's count for every framework
             tflops = flops / r["step_s"] / 1e12 if flops else 0.0
             peak = args.peak_tflops * 1e12 or PEAKS.get((jax_row.get("device"), args.dtype), 0.0)
             ratio = r["step_s"] / jax_row["step_s"] if "step_s" in jax_row else float("nan")

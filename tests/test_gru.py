@@ -73,7 +73,7 @@ def test_backward_state_of_a_padded_sequence_equals_the_unpadded_one():
 
 
 def test_unrolled_recurrence_gives_the_same_states_and_gradients():
-    """Unrolling (by a divisor of T, by a non-divisor, entirely) changes the program, not the result."""
+    """Unrolling (by a non-divisor of T, entirely) changes the program, not the result."""
     seq, lengths = _inputs()
     params = SerJaxBiGRU().init(jax.random.key(3), seq, lengths)
 
@@ -84,7 +84,7 @@ def test_unrolled_recurrence_gives_the_same_states_and_gradients():
         return model.apply(params, seq, lengths), grads
 
     reference = outputs(1)
-    for unroll in (4, 11, 50):
+    for unroll in (4, 11):
         for a, b in zip(jax.tree.leaves(outputs(unroll)), jax.tree.leaves(reference)):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert gru.resolve_unroll(50, 11) == 11 and gru.resolve_unroll(4, 11) == 4

@@ -34,10 +34,11 @@ from ser_jax import metrics, plots, train
 from ser_jax.errors import SerJaxError
 
 # Where and how a run computes, not what: the conv weight-gradient formulation (its legacy
-# place too) gives the same values up to float32 rounding, as the device count does; how
-# often checkpoints are written changes nothing (a resumed run ends as an uninterrupted one).
+# place too) and the GRU loop's unroll give the same values up to float32 rounding, as the
+# device count does; how often checkpoints are written changes nothing (a resumed run ends
+# as an uninterrupted one).
 _MACHINE_KEYS = ("cache_dir", "data.root", "feature_workers", "train.num_devices", "train.checkpoint_every_s",
-                 "model.conv_weight_grad", "model.parallel_cnn.conv_weight_grad")
+                 "model.conv_weight_grad", "model.parallel_cnn.conv_weight_grad", "model.conv_gru.unroll")
 
 
 @dataclasses.dataclass(frozen=True)

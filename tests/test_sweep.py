@@ -83,6 +83,11 @@ def test_sweep_table_is_complete_and_finished_runs_are_reused(emodb_root, cache_
     assert sum("reused" in m for m in messages) == 4 and not any("training in" in m for m in messages)
     assert second["rows"] == first["rows"]
 
+    config.base.model.conv_gru.unroll = 5  # how the GRU loop runs, not what it computes: still reused
+    messages.clear()
+    sweep.run_sweep(config, tmp_path, out=messages.append)
+    assert sum("reused" in m for m in messages) == 4 and not any("training in" in m for m in messages)
+
     config.base.train.epochs = 2  # other settings in the same folder: refused, not mixed in
     with pytest.raises(SerJaxError, match="other settings.*train.epochs"):
         sweep.run_sweep(config, tmp_path, out=messages.append)

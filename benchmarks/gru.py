@@ -11,25 +11,12 @@ Median of --repeats calls after 3 warm-up calls, jitted, float32.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def _median_ms(fn, args, repeats: int) -> float:
-    import jax
-
-    for _ in range(3):
-        jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+from benchmarks.train_step import _median_step  # noqa: E402
 
 
 def main() -> None:
@@ -67,8 +54,9 @@ def main() -> None:
         forward = jax.jit(lambda p, x, m=model: m.apply(p, x, lengths))
         grad = jax.jit(jax.grad(lambda p, x, m=model: sum(jnp.sum(s) for s in m.apply(p, x, lengths)),
                                 argnums=(0, 1)))
-        print(f"{gru.resolve_unroll(unroll, args.steps):>7} {_median_ms(forward, (params, seq), args.repeats):11.2f} "
-              f"{_median_ms(grad, (params, seq), args.repeats):11.2f}")
+        times = [1e3 * _median_step(lambda f=f: f(params, seq), args.repeats, 3, jax.block_until_ready)
+                 for f in (forward, grad)]
+        print(f"{gru.resolve_unroll(unroll, args.steps):>7} {times[0]:11.2f} {times[1]:11.2f}")
 
 
 if __name__ == "__main__":

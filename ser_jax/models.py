@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from ser_jax import conv, gru
+from ser_jax.errors import SerJaxError
 
 
 def max_pool(x: jax.Array, window: Sequence[int]) -> jax.Array:
@@ -233,6 +234,15 @@ class PairwiseModel(nn.Module):
         return self.class_head(e).astype(jnp.float32), {"embedding": e.astype(jnp.float32)}
 
 
+def _check_setting(key: str, check) -> None:
+    """Runs a module's own check of a setting now, naming the config key, rather than deep
+    inside the first traced step."""
+    try:
+        check()
+    except ValueError as err:
+        raise SerJaxError(f"--config.{key}: {err}") from None
+
+
 def from_config(model_config, num_classes: int, *, reconstruct: bool = False) -> tuple[nn.Module, int]:
     """The model `config.model` names, and its embedding size.
 
@@ -243,6 +253,7 @@ def from_config(model_config, num_classes: int, *, reconstruct: bool = False) ->
     name = model_config.name
     # Runs saved before the key moved to config.model kept it under parallel_cnn.
     weight_grad = model_config.get("conv_weight_grad", model_config.parallel_cnn.get("conv_weight_grad", "auto"))
+    _check_setting("model.conv_weight_grad", lambda: conv.resolve(weight_grad))
     if name == "parallel_cnn":
         c = model_config.parallel_cnn
         module = ParallelCNN(num_classes=num_classes, kernel_sizes=tuple(map(tuple, c.kernel_sizes)),
@@ -253,6 +264,7 @@ def from_config(model_config, num_classes: int, *, reconstruct: bool = False) ->
         return module, c.embed_dim
     if name == "conv_gru":
         c = model_config.conv_gru
+        _check_setting("model.conv_gru.unroll", lambda: gru.resolve_unroll(c.get("unroll", 0), 1))
         module = ConvGRU(num_classes=num_classes, conv_channels=tuple(c.conv_channels),
                          gru_units=c.gru_units, z_dim=c.z_dim, dropout=c.dropout,
                          bn_momentum=model_config.bn_momentum, conv_weight_grad=weight_grad,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ser_jax import models
+from ser_jax.errors import SerJaxError
 
 KEY = jax.random.PRNGKey(0)
 
@@ -93,3 +94,17 @@ def test_conv_weight_grad_reaches_every_model_and_old_configs_still_build():
     assert models.from_config(old, 4)[0].conv_weight_grad == "xla"
     del old.parallel_cnn["conv_weight_grad"]
     assert models.from_config(old, 4)[0].conv_weight_grad == "auto"
+
+
+def test_bad_model_settings_fail_at_once_naming_the_config_key():
+    from configs import base
+
+    config = base.get_config()
+    config.model.conv_weight_grad = "fast"
+    with pytest.raises(SerJaxError, match=r"--config\.model\.conv_weight_grad: .*'fast'.*auto"):
+        models.from_config(config.model, 4)
+    config = base.get_config()
+    config.model.name = "conv_gru"
+    config.model.conv_gru.unroll = -1
+    with pytest.raises(SerJaxError, match=r"--config\.model\.conv_gru\.unroll: .*≥ 0.*got -1"):
+        models.from_config(config.model, 4)

@@ -1,5 +1,5 @@
 """Speech-emotion corpora as TFDS builders (EmoDB, IEMOCAP, CSV manifest)."""
 
-from ser_jax.corpora.corpus import CORPORA, Corpus, load_corpus, open_builder
+from ser_jax.corpora.corpus import CORPORA, Corpus, data_folder, load_corpus, open_builder
 
-__all__ = ["CORPORA", "Corpus", "load_corpus", "open_builder"]
+__all__ = ["CORPORA", "Corpus", "data_folder", "load_corpus", "open_builder"]

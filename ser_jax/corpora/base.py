@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import fcntl
+import os
 from pathlib import Path
 from typing import Iterator, Union
 
@@ -178,3 +179,14 @@ def _adjustments(info: audio.AudioInfo) -> list[str]:
     if info.peak_rescaled:
         notes.append("float samples beyond [-1, 1] rescaled by their peak")
     return notes
+
+
+def dir_fingerprint(root: Path, *patterns: str) -> list:
+    """(relative path, size, mtime) of every file matching the patterns under root: a new
+    copy or an edited file makes a new build."""
+    entries = []
+    for pattern in patterns:
+        for path in sorted(Path(root).glob(pattern)):
+            stat = path.stat()
+            entries.append((os.path.relpath(path, root), stat.st_size, stat.st_mtime_ns))
+    return entries

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,7 +20,10 @@ from ser_jax import audio
 from ser_jax.corpora import base, emodb, iemocap, manifest
 from ser_jax.errors import SerJaxError
 
-CORPORA = ("emodb", "iemocap", "manifest")
+# name (config.data.corpus) → the module of its builder, which provides DATA_FOLDER and
+# source(data) → (builder class, its keyword arguments, what fingerprints the source files).
+# A new corpus kind is one module plus one line here.
+CORPORA = {"emodb": emodb, "iemocap": iemocap, "manifest": manifest}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -83,28 +85,10 @@ def open_builder(data, cache_dir) -> base.SpeechCorpusBuilder:
     Raises:
       SerJaxError: unknown corpus name. Builder errors for missing folders/files.
     """
-    common = {"min_duration_s": data.min_duration_s}
-    if data.corpus == "emodb":
-        root = data.root or None
-        source = _dir_fingerprint(emodb.find_wav_dir(root), "*.wav") if root else data.download_url
-        kwargs = dict(root=root, download_url=data.download_url,
-                      download_sha256=data.download_sha256, **common)
-        cls = emodb.Emodb
-    elif data.corpus == "iemocap":
-        if not data.root:
-            raise iemocap.IemocapError("IEMOCAP has no public download: " + iemocap.FIX_HINT)
-        release = iemocap.find_release_dir(data.root)
-        source = _dir_fingerprint(release, "Session*/dialog/EmoEvaluation/*.txt",
-                                  "Session*/sentences/wav/*/*.wav")
-        kwargs = dict(root=release, config=data.label_set, **common)
-        cls = iemocap.Iemocap
-    elif data.corpus == "manifest":
-        rows = manifest.read_manifest(data.manifest)
-        source = _manifest_fingerprint(data.manifest, rows)
-        kwargs = dict(manifest=data.manifest, **common)
-        cls = manifest.Manifest
-    else:
-        raise SerJaxError(f"unknown corpus {data.corpus!r}: set --config.data.corpus to one of {CORPORA}")
+    if data.corpus not in CORPORA:
+        raise SerJaxError(f"unknown corpus {data.corpus!r}: set --config.data.corpus to one of {tuple(CORPORA)}")
+    cls, kwargs, source = CORPORA[data.corpus].source(data)
+    kwargs = {"min_duration_s": data.min_duration_s, **kwargs}
     options = {k: str(v) for k, v in kwargs.items() if k not in ("root", "manifest")}
     key = _hash({"source": source, "options": options, "builder": cls.__name__,
                  "version": str(cls.VERSION)})
@@ -112,6 +96,11 @@ def open_builder(data, cache_dir) -> base.SpeechCorpusBuilder:
     builder = cls(data_dir=str(tfds_dir), **kwargs)
     builder.ser_jax_fingerprint = key
     return builder
+
+
+def data_folder(corpus: str) -> str | None:
+    """The folder under $SER_JAX_DATA that holds this corpus kind, or None (no fixed place)."""
+    return CORPORA[corpus].DATA_FOLDER if corpus in CORPORA else None
 
 
 def load_corpus(data, cache_dir) -> Corpus:
@@ -170,28 +159,6 @@ def _read_columns(records) -> dict:
         for k in _NUMBER_COLUMNS:
             cols[k].append(rec[k])
     return {k: np.asarray(v) for k, v in cols.items()}
-
-
-def _dir_fingerprint(root: Path, *patterns: str) -> list:
-    """(relative path, size, mtime) of every file matching the patterns under root."""
-    entries = []
-    for pattern in patterns:
-        for path in sorted(root.glob(pattern)):
-            stat = path.stat()
-            entries.append((os.path.relpath(path, root), stat.st_size, stat.st_mtime_ns))
-    return entries
-
-
-def _manifest_fingerprint(csv_path, rows) -> list:
-    csv_path = Path(csv_path).expanduser().resolve()
-    entries = [hashlib.sha256(csv_path.read_bytes()).hexdigest()]
-    for row in rows:
-        path = Path(row["path"]).expanduser()
-        path = path if path.is_absolute() else csv_path.parent / path
-        if path.is_file():
-            stat = path.stat()
-            entries.append((str(path), stat.st_size, stat.st_mtime_ns))
-    return entries
 
 
 def _hash(obj) -> str:

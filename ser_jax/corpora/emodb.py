@@ -113,3 +113,14 @@ def _probe(url: str) -> None:
     except urllib.error.HTTPError as err:
         if err.code != 405:  # a server that refuses HEAD is still reachable
             raise
+
+
+DATA_FOLDER = "emodb"
+
+
+def source(data):
+    """(builder class, keyword arguments, source fingerprint) of `config.data`: a local copy
+    is fingerprinted by its files, a download by its address."""
+    root = data.root or None
+    fingerprint = base.dir_fingerprint(find_wav_dir(root), "*.wav") if root else data.download_url
+    return Emodb, dict(root=root, download_url=data.download_url, download_sha256=data.download_sha256), fingerprint

@@ -124,3 +124,15 @@ class Iemocap(base.SpeechCorpusBuilder, skip_registration=True):
             for txt in sorted((session_dir / "dialog" / "EmoEvaluation").glob("*.txt")):
                 if not txt.name.startswith("._"):  # macOS resource forks in some copies
                     yield from parse_evaluation(txt, self.label_set)
+
+
+DATA_FOLDER = "IEMOCAP_full_release"
+
+
+def source(data):
+    """(builder class, keyword arguments, source fingerprint) of `config.data`."""
+    if not data.root:
+        raise IemocapError("IEMOCAP has no public download: " + FIX_HINT)
+    release = find_release_dir(data.root)
+    fingerprint = base.dir_fingerprint(release, "Session*/dialog/EmoEvaluation/*.txt", "Session*/sentences/wav/*/*.wav")
+    return Iemocap, dict(root=release, config=data.label_set), fingerprint

@@ -8,6 +8,7 @@ found in the manifest unless a list is given.
 from __future__ import annotations
 
 import csv
+import hashlib
 from pathlib import Path
 
 from ser_jax.corpora import base
@@ -98,3 +99,21 @@ class Manifest(base.SpeechCorpusBuilder, skip_registration=True):
             seen.add(utt_id)
             yield base.Utterance(path=str(path), utt_id=utt_id, label=row["label"],
                                  raw_label=row["label"], speaker=row["speaker"], session=row["session"])
+
+
+DATA_FOLDER = None  # the manifest names its files
+
+
+def source(data):
+    """(builder class, keyword arguments, source fingerprint): the CSV's content and each
+    listed file's size and modification time."""
+    rows = read_manifest(data.manifest)
+    csv_path = Path(data.manifest).expanduser().resolve()
+    fingerprint = [hashlib.sha256(csv_path.read_bytes()).hexdigest()]
+    for row in rows:
+        path = Path(row["path"]).expanduser()
+        path = path if path.is_absolute() else csv_path.parent / path
+        if path.is_file():
+            stat = path.stat()
+            fingerprint.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return Manifest, dict(manifest=data.manifest), fingerprint

@@ -47,15 +47,15 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", None, "--distributed: this proc
 _FOLDS = flags.DEFINE_list("folds", [], "predict/embed: fold indices whose models to use (default: all).")
 flags.mark_flags_as_required(["config"])
 
-_CORPUS_FOLDERS = {"emodb": "emodb", "iemocap": "IEMOCAP_full_release"}
-
-
 def resolve_paths(config, environ) -> None:
     """Fills data.root and cache_dir from the environment where the config leaves them empty."""
+    from ser_jax.corpora import data_folder
+
     with config.unlocked():
         data_root = environ.get("SER_JAX_DATA", "")
-        if not config.data.root and data_root and config.data.corpus in _CORPUS_FOLDERS:
-            candidate = Path(data_root).expanduser() / _CORPUS_FOLDERS[config.data.corpus]
+        folder = data_folder(config.data.corpus)
+        if not config.data.root and data_root and folder:
+            candidate = Path(data_root).expanduser() / folder
             if candidate.is_dir():
                 config.data.root = str(candidate)
         if not config.cache_dir:
@@ -88,9 +88,11 @@ def main(argv) -> None:
     experiment = config.base if is_sweep else config
     resolve_paths(experiment, os.environ)
     _compilation_cache(experiment.cache_dir, os.environ)
-    from ser_jax import describe, sweep, train  # after flag parsing: keeps --help fast
+    from ser_jax import describe, method, sweep, train  # after flag parsing: keeps --help fast
 
     try:
+        if not is_sweep and _MODE.value in ("train", "describe"):
+            method.from_config(config)  # an impossible method stops here, naming its keys
         if _MODE.value == "describe":
             describe.describe(config, workdir=_WORKDIR.value)
         elif _MODE.value == "sweep":

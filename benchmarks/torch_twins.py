@@ -1,6 +1,6 @@
 """PyTorch versions of ser_jax's three networks and training steps, for the speed comparison.
 
-Same layers, sizes, losses and optimizers as ser_jax.models / ser_jax.steps at the shapes
+Same layers, sizes, losses and optimizers as ser_jax.encoders / ser_jax.signals at the shapes
 the benchmark uses (NCHW here, NHWC there); not used by ser_jax itself.
 """
 

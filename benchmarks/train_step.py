@@ -65,7 +65,15 @@ def _jax_step(model_name: str, size: str, batch: int, dtype: str, weight_grad: s
     import numpy as np
     import optax
 
-    from ser_jax import models, steps as ser_steps
+    from ser_jax import steps as ser_steps
+    from ser_jax.encoders.conv_gru import ConvGRU
+    from ser_jax.encoders.parallel_cnn import ParallelCNN
+    from ser_jax.encoders.satt import Satt
+    from ser_jax.method import Method
+    from ser_jax.signals.center import Center
+    from ser_jax.signals.pairwise import Pairwise
+    from ser_jax.signals.reconstruction import Reconstruction
+    from ser_jax.signals.softmax import Softmax
 
     frames, bins = SHAPES[size][model_name]
     rng = np.random.default_rng(0)
@@ -73,28 +81,27 @@ def _jax_step(model_name: str, size: str, batch: int, dtype: str, weight_grad: s
     labels = (np.arange(batch) % NUM_CLASSES).astype(np.int32)
     mask = np.ones(batch, np.float32)
     jdtype = jnp.dtype(dtype)
+    lengths = np.full(batch, frames, np.int32)
     if model_name == "parallel_cnn":
-        model = models.ParallelCNN(num_classes=NUM_CLASSES, channels=CHANNELS[size], reconstruct=True,
-                                   conv_weight_grad=weight_grad, dtype=jdtype)
-        spec, tx, embed_dim = ser_steps.LossSpec(center_weight=4.0, recon_weight=1.0), optax.adadelta(1.0), 64
-        data = {"x": x, "target": x, "label": labels, "mask": mask}
+        method = Method(ParallelCNN(channels=CHANNELS[size], conv_weight_grad=weight_grad, dtype=jdtype),
+                        (Softmax(), Center(weight=4.0), Reconstruction(weight=1.0)))
+        tx = optax.adadelta(1.0)
+        data = {"x": x, "label": labels, "mask": mask, "length": lengths}
     elif model_name == "conv_gru":
-        model = models.ConvGRU(num_classes=NUM_CLASSES, conv_weight_grad=weight_grad, gru_unroll=gru_unroll,
-                               dtype=jdtype)
-        spec = ser_steps.LossSpec(uses_lengths=True, center_weight=0.3, center_rule="moving_mean")
-        tx, embed_dim = optax.adam(1e-3), 128
-        data = {"x": x, "label": labels, "mask": mask, "length": np.full(batch, frames, np.int32)}
-    else:
-        encoder = models.SattEncoder(conv_weight_grad=weight_grad, dtype=jdtype)
-        model = models.PairwiseModel(num_classes=NUM_CLASSES, encoder=encoder, dtype=jdtype)
-        spec, tx, embed_dim = ser_steps.LossSpec(task="pairwise"), optax.adam(1e-4), 256
+        method = Method(ConvGRU(conv_weight_grad=weight_grad, gru_unroll=gru_unroll, dtype=jdtype),
+                        (Softmax(), Center(weight=0.3, rule="moving_mean")))
+        tx = optax.adam(1e-3)
+        data = {"x": x, "label": labels, "mask": mask, "length": lengths}
+    else:  # the pairwise task: `batch` pairs, 2 × batch utterances
+        method = Method(Satt(conv_weight_grad=weight_grad, dtype=jdtype), (Pairwise(),))
+        tx = optax.adam(1e-4)
         x2 = rng.uniform(size=x.shape).astype(np.float32)
-        data = {"x1": x, "x2": x2, "same": (np.arange(batch) % 3 == 0).astype(np.int32), "mask": mask}
+        data = {"x": np.concatenate([x, x2]), "length": np.concatenate([lengths, lengths]),
+                "same": (np.arange(batch) % 3 == 0).astype(np.int32), "mask": mask}
     data = jax.device_put(data)
     key = jax.random.PRNGKey(0)
-    state = ser_steps.create_train_state(model, tx, key, data, spec=spec, num_classes=NUM_CLASSES,
-                                         embed_dim=embed_dim)
-    return state, jax.jit(functools.partial(ser_steps.train_step, spec=spec), donate_argnums=0), data, key
+    state = ser_steps.create_train_state(method, NUM_CLASSES, tx, key, data)
+    return state, jax.jit(functools.partial(ser_steps.train_step, method=method), donate_argnums=0), data, key
 
 
 def run_jax(model_name: str, size: str, batch: int, steps: int, warmup: int, dtype: str, gru_unroll: int) -> dict:
@@ -176,15 +183,19 @@ def run_latency(size: str, dtype: str) -> dict:
     import jax.numpy as jnp
     import numpy as np
 
-    from ser_jax import features, models
+    from ser_jax import features
+    from ser_jax.encoders.parallel_cnn import ParallelCNN
+    from ser_jax.method import Method
+    from ser_jax.signals.softmax import Softmax
 
     params = features.PRESETS["tripathi_mel"]
     if size == "small":
         params = features.FeatureParams(**{**params.__dict__, "crop_seconds": 2.0, "n_mels": 64})
     frames, bins = features.num_frames(0, params), params.num_bins
-    model = models.ParallelCNN(num_classes=NUM_CLASSES, channels=CHANNELS[size], dtype=jnp.dtype(dtype))
-    variables = model.init(jax.random.PRNGKey(0), jnp.zeros((1, frames, bins)), train=False)
-    forward = jax.jit(lambda v, x: jax.nn.softmax(model.apply(v, x, train=False)[0]))
+    network = Method(ParallelCNN(channels=CHANNELS[size], dtype=jnp.dtype(dtype)), (Softmax(),)).network(NUM_CLASSES)
+    one = jnp.ones((1,), jnp.int32) * frames
+    variables = network.init(jax.random.PRNGKey(0), jnp.zeros((1, frames, bins)), one, train=False)
+    forward = jax.jit(lambda v, x: jax.nn.softmax(network.apply(v, x, one, train=False)["logits"]))
     wav = np.random.default_rng(0).normal(scale=0.1, size=params.crop_samples).astype(np.float32)
 
     def model_only():

@@ -8,7 +8,7 @@ leave-one-speaker-out instead (--config.protocol.name=stratified_kfold for the s
 Model: conv blocks → BiGRU(128 per direction) → FC1 z → FC2; class-weighted softmax
 (ω_j ∝ 1/n_j) + λ·center loss with global centers moving toward each batch's class means
 at rate α (λ = 0.3 and α = 0.5: the talk's sweep settings). Adam (optimizer and rate not
-given in the talk: 1e-3). --config.loss.center_weight=0 gives the without-center-loss setting.
+given in the talk: 1e-3). --config.signals.center.weight=0 gives the without-center-loss setting.
 
     python run.py --config configs/dai.py --workdir workdir/dai
 """
@@ -20,11 +20,11 @@ from ser_jax import features
 def get_config():
     config = base.get_config()
     config.features = features.preset("dai_mel")
-    config.model.name = "conv_gru"
-    config.loss.class_weighted = True
-    config.loss.center_weight = 0.3
-    config.loss.center_rule = "moving_mean"
-    config.loss.center_alpha = 0.5
+    config.model.encoder = "conv_gru"
+    config.signals.softmax.class_weighted = True
+    config.signals.center.weight = 0.3
+    config.signals.center.rule = "moving_mean"
+    config.signals.center.alpha = 0.5
     config.optim.name = "adam"
     config.optim.learning_rate = 1e-3
     config.train.input_scaling = "standardize"

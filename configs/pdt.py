@@ -9,7 +9,7 @@ Training: pairs of utterances, 1/3 same-emotion; L = λ·L_cos + (1 − λ)·L_C
 m = 0.1, batch 32, Adam (paper's best rate 1e-5; 1e-4 here, since EmoDB gives far fewer
 pairs per epoch than the paper's four million). Evaluation: an SVM on the 256-d vectors of
 train+val, C chosen on val. The "traditional" end-to-end baseline with the same encoder:
---config.train.task=classify.
+--config.signals.pairwise.weight=0 --config.signals.softmax.weight=1.
 
     python run.py --config configs/pdt.py --workdir workdir/pdt
 """
@@ -21,10 +21,11 @@ from ser_jax import features
 def get_config():
     config = base.get_config()
     config.features = features.preset("lian_stft")
-    config.model.name = "pairwise"
-    config.train.task = "pairwise"
-    config.loss.cos_weight = 0.9
-    config.loss.margin = 0.1
+    config.model.encoder = "satt"
+    config.signals.softmax.weight = 0.0
+    config.signals.pairwise.weight = 1.0
+    config.signals.pairwise.cos_weight = 0.9
+    config.signals.pairwise.margin = 0.1
     config.optim.name = "adam"
     config.optim.learning_rate = 1e-4
     config.train.input_scaling = "standardize"

@@ -8,5 +8,5 @@ from configs import base
 
 def get_config():
     config = base.get_config()
-    config.loss.recon_weight = 1.0
+    config.signals.reconstruction.weight = 1.0
     return config

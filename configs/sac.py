@@ -14,6 +14,6 @@ from configs import base
 
 def get_config():
     config = base.get_config()
-    config.loss.center_weight = 4.0
-    config.loss.recon_weight = 1.0
+    config.signals.center.weight = 4.0
+    config.signals.reconstruction.weight = 1.0
     return config

@@ -8,5 +8,5 @@ from configs import base
 
 def get_config():
     config = base.get_config()
-    config.loss.center_weight = 4.0
+    config.signals.center.weight = 4.0
     return config

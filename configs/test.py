@@ -13,9 +13,9 @@ def get_config():
     config.features.crop_seconds = 1.0  # 32 frames instead of 188: fast tests
     config.features.n_mels = 32
     config.model.parallel_cnn.channels = 8
-    config.model.parallel_cnn.decoder_dims = (32,)
-    config.loss.center_weight = 4.0
-    config.loss.recon_weight = 1.0
+    config.signals.reconstruction.decoder_dims = (32,)
+    config.signals.center.weight = 4.0
+    config.signals.reconstruction.weight = 1.0
     config.train.epochs = 2
     config.train.max_folds = 2
     return config

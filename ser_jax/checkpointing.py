@@ -1,7 +1,7 @@
 """Orbax checkpoints of a fold's whole training state; restore-or-init.
 
-A checkpoint holds the TrainState's arrays (step, params, batch_stats, centers,
-opt_state), the best-on-validation variables so far and the progress counters, so a
+A checkpoint holds the TrainState's arrays (step, params, batch_stats, the signals'
+state such as class centers, opt_state), the best-on-validation variables so far and the progress counters, so a
 killed run resumes at the last finished epoch and ends exactly as an uninterrupted one.
 Orbax writes to a temporary folder and renames it: a crash never leaves a checkpoint
 that looks complete.
@@ -21,7 +21,7 @@ from ser_jax import steps
 def state_arrays(state: steps.TrainState) -> dict:
     """The saved part of a TrainState (its static apply_fn and tx are rebuilt from config)."""
     return {"step": state.step, "params": state.params, "batch_stats": state.batch_stats,
-            "centers": state.centers, "opt_state": state.opt_state}
+            "signals": state.signals, "opt_state": state.opt_state}
 
 
 class FoldCheckpoints:
@@ -55,7 +55,7 @@ class FoldCheckpoints:
 
 
 def save_model(path, variables: dict) -> None:
-    """Writes a fold's selected variables (params, batch_stats, centers) for inference."""
+    """Writes a fold's selected variables (params, batch_stats, signals' state) for inference."""
     checkpointer = ocp.StandardCheckpointer()
     checkpointer.save(Path(path).absolute(), variables, force=True)
     checkpointer.wait_until_finished()

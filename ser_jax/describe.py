@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser_jax import feature_cache, features, models, protocols
+from ser_jax import feature_cache, features, method, protocols
 from ser_jax.corpora import load_corpus
 
 _EXAMPLES_PER_REASON = 5
@@ -29,6 +29,7 @@ def describe(config, *, workdir=None, out=print) -> dict:
     Returns:
       A JSON-able summary (the content of describe.json).
     """
+    chosen = method.from_config(config)
     corpus = load_corpus(config.data, config.cache_dir)
     folds = protocols.make_folds(config.protocol, corpus)
     params = features.FeatureParams.from_config(config.features)
@@ -36,9 +37,9 @@ def describe(config, *, workdir=None, out=print) -> dict:
                                           workers=config.feature_workers)
     summary = _summary(corpus, folds, store)
     frames = int(store.lengths.max()) if params.fixed_length else 100
-    summary["model"] = {"name": config.model.name, "parameters": models.describe_size(
-        config.model, len(corpus.classes), frames, store.num_bins, reconstruct=bool(config.loss.recon_weight))}
-    model_line = (f"model {config.model.name}: {summary['model']['parameters']:,} parameters "
+    summary["model"] = {"method": chosen.describe(),
+                        "parameters": chosen.count_params(len(corpus.classes), frames, store.num_bins)}
+    model_line = (f"method {summary['model']['method']}: {summary['model']['parameters']:,} parameters "
                   f"for {frames} × {store.num_bins} inputs and {len(corpus.classes)} classes")
     for line in (_corpus_lines(corpus) + _skip_lines(corpus) + _fold_lines(folds) + _feature_lines(store)
                  + ["", model_line]):

@@ -56,6 +56,40 @@ def fit_scaler(kind: str, store, records: np.ndarray) -> Scaler:
 
 
 @dataclasses.dataclass(frozen=True)
+class InputShape:
+    """How utterances' features become a batch's frames.
+
+    Attributes:
+      fixed_length: the features have one length (cropped or padded when computed).
+      bucket_frames: pad variable lengths up to a multiple of this.
+      max_frames: crop variable-length inputs to this many frames (0: no crop).
+    """
+
+    fixed_length: bool
+    bucket_frames: int = 100
+    max_frames: int = 0
+
+    @classmethod
+    def from_config(cls, train_config, params) -> "InputShape":
+        return cls(params.fixed_length, train_config.bucket_frames, train_config.max_frames)
+
+
+def prepare(feats: list, scaler: Scaler, shape: InputShape) -> tuple[np.ndarray, np.ndarray]:
+    """The one input path of training, evaluation and predict: each utterance's features
+    [T_i, F] cropped, scaled and zero-padded into [len(feats), T, F], with true lengths."""
+    if shape.max_frames and not shape.fixed_length:
+        feats = [f[:shape.max_frames] for f in feats]
+    lengths = np.asarray([f.shape[0] for f in feats], np.int32)
+    frames = int(lengths.max())
+    if not shape.fixed_length:
+        frames = -(-frames // shape.bucket_frames) * shape.bucket_frames
+    out = np.zeros((len(feats), frames, feats[0].shape[1]), np.float32)
+    for j, f in enumerate(feats):
+        out[j, :f.shape[0]] = scaler(f)
+    return out, lengths
+
+
+@dataclasses.dataclass(frozen=True)
 class Source:
     """The utterances of one split: feature records, labels and how to shape them.
 
@@ -64,33 +98,21 @@ class Source:
       records: int [N] record index of each utterance in the store.
       labels: int [N].
       scaler: input scaling (fitted on the training fold).
-      bucket_frames: pad variable lengths up to a multiple of this.
-      max_frames: crop variable-length inputs to this many frames (0: no crop).
+      shape: how features become a batch's frames.
     """
 
     store: object
     records: np.ndarray
     labels: np.ndarray
     scaler: Scaler
-    bucket_frames: int = 100
-    max_frames: int = 0
+    shape: InputShape
 
     def __len__(self) -> int:
         return int(self.records.shape[0])
 
     def features_of(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scaled, padded features [len(idx), T, F] and true lengths [len(idx)]."""
-        feats = [np.asarray(self.store.get(int(self.records[i]))) for i in idx]
-        if self.max_frames:
-            feats = [f[:self.max_frames] for f in feats]
-        lengths = np.asarray([f.shape[0] for f in feats], np.int32)
-        frames = int(lengths.max())
-        if not self.store.params.fixed_length:
-            frames = -(-frames // self.bucket_frames) * self.bucket_frames
-        out = np.zeros((len(feats), frames, self.store.num_bins), np.float32)
-        for j, f in enumerate(feats):
-            out[j, :f.shape[0]] = self.scaler(f)
-        return out, lengths
+        return prepare([np.asarray(self.store.get(int(self.records[i]))) for i in idx], self.scaler, self.shape)
 
 
 def _classify_batch(source: Source, idx: np.ndarray, batch_size: int) -> dict:
@@ -98,7 +120,7 @@ def _classify_batch(source: Source, idx: np.ndarray, batch_size: int) -> dict:
     padded = np.concatenate([idx, np.full(batch_size - real, idx[0], idx.dtype)])
     x, lengths = source.features_of(padded)
     mask = (np.arange(batch_size) < real).astype(np.float32)
-    return {"x": x, "target": x, "label": source.labels[padded].astype(np.int32),
+    return {"x": x, "label": source.labels[padded].astype(np.int32),
             "length": lengths, "mask": mask}
 
 
@@ -114,10 +136,6 @@ def eval_batches(source: Source, batch_size: int) -> Iterator[dict]:
     idx = np.arange(len(source))
     for start in range(0, len(idx), batch_size):
         yield _classify_batch(source, idx[start:start + batch_size], batch_size)
-
-
-def steps_per_epoch(source: Source, batch_size: int) -> int:
-    return len(source) // batch_size
 
 
 def sample_pairs(labels: np.ndarray, num_pairs: int, *, same_fraction: float, seed: int,
@@ -154,11 +172,11 @@ def sample_pairs(labels: np.ndarray, num_pairs: int, *, same_fraction: float, se
 
 def pair_batches(source: Source, batch_size: int, num_pairs: int, *, same_fraction: float,
                  seed: int, epoch: int) -> Iterator[dict]:
-    """Full batches of pairs for one epoch."""
+    """Full batches of pairs for one epoch: x [2B, T, F] and length [2B] hold the first members,
+    then the second members; same [B] and mask [B] are per pair."""
     first, second, same = sample_pairs(source.labels, num_pairs, same_fraction=same_fraction,
                                        seed=seed, epoch=epoch)
     for start in range(0, num_pairs - batch_size + 1, batch_size):
         sl = slice(start, start + batch_size)
-        x1, _ = source.features_of(first[sl])
-        x2, _ = source.features_of(second[sl])
-        yield {"x1": x1, "x2": x2, "same": same[sl], "mask": np.ones(batch_size, np.float32)}
+        x, lengths = source.features_of(np.concatenate([first[sl], second[sl]]))
+        yield {"x": x, "length": lengths, "same": same[sl], "mask": np.ones(batch_size, np.float32)}

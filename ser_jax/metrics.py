@@ -1,4 +1,10 @@
-"""WA, UA and per-class recall from a summed confusion matrix (never a mean of batch means)."""
+"""WA, UA and per-class recall from a summed confusion matrix (never a mean of batch means),
+and the separation of embeddings.
+
+`separation` puts a number on "more compact": the mean distance of each utterance to its
+class centroid divided by the mean distance between class centroids, in the embedding space.
+Lower means tighter, better separated classes.
+"""
 
 from __future__ import annotations
 
@@ -34,3 +40,23 @@ def summarize(confusion: np.ndarray, classes) -> dict:
         "n": total,
         "confusion": confusion.tolist(),
     }
+
+
+def separation(embeddings: np.ndarray, labels: np.ndarray) -> float:
+    """Mean distance to the own class centroid ÷ mean distance between class centroids.
+
+    Args:
+      embeddings: [N, D].
+      labels: int [N]; at least two distinct classes.
+    """
+    x = np.asarray(embeddings, np.float64)
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    if classes.size < 2:
+        raise ValueError("separation needs at least two classes")
+    centroids = np.stack([x[labels == c].mean(axis=0) for c in classes])
+    own = centroids[np.searchsorted(classes, labels)]
+    intra = np.linalg.norm(x - own, axis=1).mean()
+    i, j = np.triu_indices(classes.size, k=1)
+    inter = np.linalg.norm(centroids[i] - centroids[j], axis=1).mean()
+    return float(intra / max(inter, 1e-12))

@@ -1,14 +1,11 @@
-"""Figures of runs and sweeps (PNG, matplotlib's Agg backend) and the separation figure.
+"""Figures of runs and sweeps (PNG, matplotlib's Agg backend).
 
-`separation` puts a number on "more compact": the mean distance of each utterance to its
-class centroid divided by the mean distance between class centroids, computed in the
-embedding space itself (not in the 2-D projection). Lower means tighter, better separated
-classes. Every embedding panel shows it in its title.
+Every embedding panel shows `metrics.separation` (computed in the embedding space itself,
+not in the 2-D projection) in its title.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -20,27 +17,9 @@ import numpy as np  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 
+from ser_jax import metrics, rundir  # noqa: E402
+
 METHODS = ("tsne", "pca")
-
-
-def separation(embeddings: np.ndarray, labels: np.ndarray) -> float:
-    """Mean distance to the own class centroid ÷ mean distance between class centroids.
-
-    Args:
-      embeddings: [N, D].
-      labels: int [N]; at least two distinct classes.
-    """
-    x = np.asarray(embeddings, np.float64)
-    labels = np.asarray(labels)
-    classes = np.unique(labels)
-    if classes.size < 2:
-        raise ValueError("separation needs at least two classes")
-    centroids = np.stack([x[labels == c].mean(axis=0) for c in classes])
-    own = centroids[np.searchsorted(classes, labels)]
-    intra = np.linalg.norm(x - own, axis=1).mean()
-    i, j = np.triu_indices(classes.size, k=1)
-    inter = np.linalg.norm(centroids[i] - centroids[j], axis=1).mean()
-    return float(intra / max(inter, 1e-12))
 
 
 def project(embeddings: np.ndarray, method: str, *, seed: int = 0) -> np.ndarray:
@@ -79,7 +58,7 @@ def embedding_figure(panels: Sequence[tuple], classes: Sequence[str], path, *, m
                 dots = ax.scatter(xy[sel, 0], xy[sel, 1], s=9, color=colours(c % 10), label=name, alpha=0.8)
                 count += len(dots.get_offsets())
         drawn.append(count)
-        ax.set_title(f"{title}\nseparation {separation(emb, labels):.3f}", fontsize=9)
+        ax.set_title(f"{title}\nseparation {metrics.separation(emb, labels):.3f}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0][-1].legend(fontsize=7, loc="best", markerscale=1.5)
@@ -164,20 +143,18 @@ def run_figures(workdir, summary: dict) -> dict:
     and t-SNE / PCA of the first fold's train and test embeddings. Returns {caption: path
     relative to WORKDIR}."""
     workdir = Path(workdir)
-    out = workdir / "plots"
+    out = workdir / rundir.PLOTS
     classes = summary["classes"]
     figures = {}
     confusion_figure(summary["pooled"]["confusion"], classes, out / "confusion.png",
                      title=f"pooled test confusion ({summary['pooled']['n']} utterances)")
     figures["Pooled test confusion, row-normalised"] = "plots/confusion.png"
-    logs = [[json.loads(line) for line in f.read_text().splitlines()]
-            for f in sorted(workdir.glob("fold_*/log.jsonl"))]
+    logs = rundir.read_logs(workdir)
     if logs:
         curves_figure(logs, out / "curves.png")
         figures["Training curves (mean over folds, band: min–max)"] = "plots/curves.png"
-    first = workdir / "fold_00" / "embeddings.npz"
-    if first.is_file():
-        emb = np.load(first)
+    emb = rundir.read_embeddings(rundir.fold_dir(workdir, 0))
+    if emb is not None:
         panels = [(f"{split} ({summary['folds'][0]['fold']})", emb[split], emb[f"{split}_labels"])
                   for split in ("train", "test") if split in emb and len(np.unique(emb[f"{split}_labels"])) > 1]
         for method in METHODS:

@@ -1,9 +1,10 @@
 """Inference with a finished run: class probabilities and embeddings of any audio files.
 
-A run folder holds, per fold, the variables chosen on validation (`model/`), the
-training fold's input scaling and class names (`model.json`) and, for the pairwise task,
-the train+val vectors its SVM is fitted on (`embeddings.npz`); `config.json` holds the
-feature and model settings it was trained with. Each fold's model is a model of the
+A run folder (`ser_jax.rundir`) holds, per fold, the variables chosen on validation
+(`model/`), the training fold's input scaling and class names (`model.json`) and, where an
+SVM predicts (the pairwise task), the train+val vectors it is fitted on (`embeddings.npz`);
+`config.json` holds the feature, encoder and signal settings it was trained with. Features
+go through `input_pipeline.prepare`, the input path of training. Each fold's model is a model of the
 corpus trained without one speaker; `predict` averages their probabilities (or uses the
 folds named).
 
@@ -14,8 +15,6 @@ folds named).
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 from typing import Any, Sequence
 
 import jax
@@ -23,7 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ser_jax import audio, checkpointing, features, input_pipeline, models, svm
+from ser_jax import audio, checkpointing, features, input_pipeline, method, rundir, svm
 from ser_jax.errors import SerJaxError
 
 
@@ -35,7 +34,8 @@ class TrainedFold:
       name: the fold's name (e.g. `test=03 val=08`).
       variables: params and batch_stats.
       scaler: the training fold's input scaling.
-      classifier: pairwise task only: the probabilistic SVM on train+val vectors.
+      classifier: where an SVM predicts (`Method.predicts == "vectors"`): the probabilistic
+        SVM on the fold's train+val vectors; else None (the network's classifier head).
     """
 
     name: str
@@ -51,12 +51,9 @@ class TrainedRun:
     config: ml_collections.ConfigDict
     classes: tuple
     params: features.FeatureParams
-    model: Any
+    shape: input_pipeline.InputShape
+    network: Any
     folds: tuple
-
-    @property
-    def pairwise(self) -> bool:
-        return self.config.train.task == "pairwise"
 
 
 def load_run(workdir, folds: Sequence[int] | None = None) -> TrainedRun:
@@ -69,36 +66,35 @@ def load_run(workdir, folds: Sequence[int] | None = None) -> TrainedRun:
     Raises:
       SerJaxError: no config.json, or no finished fold (train first).
     """
-    workdir = Path(workdir)
-    if not (workdir / "config.json").is_file():
-        raise SerJaxError(f"{workdir} holds no config.json: train with --mode=train --workdir={workdir} first")
-    config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
-    fold_dirs = sorted(d for d in workdir.glob("fold_*") if (d / "model.json").is_file())
+    config = rundir.read_config(workdir)
+    fold_dirs = rundir.finished_folds(workdir)
     if folds is not None:
-        wanted = {f"fold_{k:02d}" for k in folds}
+        wanted = {rundir.fold_dir(workdir, k).name for k in folds}
         missing = wanted - {d.name for d in fold_dirs}
         if missing:
             raise SerJaxError(f"{workdir}: no finished {', '.join(sorted(missing))}")
         fold_dirs = [d for d in fold_dirs if d.name in wanted]
     if not fold_dirs:
-        raise SerJaxError(f"{workdir} holds no finished fold (fold_*/model.json): let training finish one")
+        raise SerJaxError(f"{workdir} holds no finished fold (fold_*/{rundir.MODEL_META}): let training finish one")
+    trained = method.from_config(config)
     loaded, classes = [], None
     for d in fold_dirs:
-        meta = json.loads((d / "model.json").read_text())
+        meta = rundir.read_json(d / rundir.MODEL_META)
         classes = tuple(meta["classes"])
-        stored = checkpointing.load_model(d / "model")
+        stored = checkpointing.load_model(d / rundir.MODEL)
         classifier = None
-        if config.train.task == "pairwise":
-            emb = np.load(d / "embeddings.npz")
+        if trained.predicts == "vectors":
+            emb = rundir.read_embeddings(d)
             x = np.concatenate([emb["train"], emb["val"]])
             y = np.concatenate([emb["train_labels"], emb["val_labels"]])
             classifier = svm.fit_probabilistic(x, y, meta["svm_c"])
         loaded.append(TrainedFold(name=meta["fold"],
                                   variables={"params": stored["params"], "batch_stats": stored.get("batch_stats", {})},
                                   scaler=input_pipeline.Scaler(**meta["scaler"]), classifier=classifier))
-    model, _ = models.for_run(config, len(classes))
-    return TrainedRun(config=config, classes=classes, params=features.FeatureParams.from_config(config.features),
-                      model=model, folds=tuple(loaded))
+    params = features.FeatureParams.from_config(config.features)
+    return TrainedRun(config=config, classes=classes, params=params,
+                      shape=input_pipeline.InputShape.from_config(config.train, params),
+                      network=trained.network(len(classes)), folds=tuple(loaded))
 
 
 def predict(run: TrainedRun, paths: Sequence[str]) -> list[dict]:
@@ -148,16 +144,10 @@ def _per_fold_outputs(run: TrainedRun, paths):
             yield f"{err.reason}: {err.detail}. Fix: {err.fix}"
             continue
         feats = features.extract(wav, run.params)
-        if not run.params.fixed_length and run.config.train.max_frames:
-            feats = feats[:run.config.train.max_frames]
-        length = feats.shape[0]
-        frames = length if run.params.fixed_length else -(-length // run.config.train.bucket_frames) * \
-            run.config.train.bucket_frames
         outputs = []
         for fold in run.folds:
-            x = np.zeros((1, frames, feats.shape[1]), np.float32)
-            x[0, :length] = fold.scaler(feats)
-            probs, emb = apply(fold.variables, jnp.asarray(x), jnp.asarray([length], jnp.int32))
+            x, lengths = input_pipeline.prepare([feats], fold.scaler, run.shape)
+            probs, emb = apply(fold.variables, jnp.asarray(x), jnp.asarray(lengths))
             emb = np.asarray(emb[0])
             if fold.classifier is not None:
                 probs = _svm_probabilities(fold.classifier, emb, len(run.classes))
@@ -166,16 +156,13 @@ def _per_fold_outputs(run: TrainedRun, paths):
 
 
 def _apply_fn(run: TrainedRun):
-    """jitted (variables, x [1, T, F], lengths [1]) → (probabilities [1, C], embedding [1, D])."""
-    model = run.model
+    """jitted (variables, x [1, T, F], lengths [1]) → (probabilities [1, C] or [1, 0] where an
+    SVM predicts, embedding [1, D])."""
 
     def apply(variables, x, lengths):
-        if run.pairwise:
-            emb = model.apply(variables, x, train=False, method=models.PairwiseModel.embed)
-            return jnp.zeros((1, 0)), emb
-        args = (x, lengths) if isinstance(model, models.ConvGRU) else (x,)
-        logits, aux = model.apply(variables, *args, train=False)
-        return jax.nn.softmax(logits, axis=-1), aux["embedding"]
+        out = run.network.apply(variables, x, lengths, train=False)
+        probs = jax.nn.softmax(out["logits"], axis=-1) if "logits" in out else jnp.zeros((1, 0))
+        return probs, out["embedding"]
 
     return jax.jit(apply)
 

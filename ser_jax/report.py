@@ -7,23 +7,26 @@ import numpy as np
 from ser_jax import metrics
 
 
-def aggregate(fold_results: list[dict], classes) -> dict:
-    """results.json content from the per-fold results (each with test/val summaries)."""
-    wa = np.asarray([r["test"]["wa"] for r in fold_results])
-    ua = np.asarray([r["test"]["ua"] for r in fold_results])
+def over_folds(fold_results: list[dict], classes) -> dict:
+    """The one aggregation of test figures (runs, sweeps): mean and std over the given fold
+    results (of one run, or of every seed of a sweep variant) of WA, UA and, where every fold
+    has it, the reconstruction MSE, and the figures pooled over all their test predictions.
+
+    Returns:
+      {"mean": {"wa", "ua"[, "recon_mse"]}, "std": {...}, "pooled": metrics.summarize(...)}.
+    """
+    keys = ["wa", "ua"] + (["recon_mse"] if all("recon_mse" in r["test"] for r in fold_results) else [])
+    values = {k: np.asarray([r["test"][k] for r in fold_results], np.float64) for k in keys}
     pooled = metrics.summarize(np.sum([np.asarray(r["test"]["confusion"]) for r in fold_results], axis=0),
                                classes)
-    summary = {
-        "classes": list(classes),
-        "folds": fold_results,
-        "mean": {"wa": float(wa.mean()), "ua": float(ua.mean())},
-        "std": {"wa": float(wa.std()), "ua": float(ua.std())},
-        "pooled": pooled,
-    }
-    if all("recon_mse" in r["test"] for r in fold_results):
-        mse = np.asarray([r["test"]["recon_mse"] for r in fold_results])
-        summary["mean"]["recon_mse"], summary["std"]["recon_mse"] = float(mse.mean()), float(mse.std())
-    return summary
+    return {"mean": {k: float(v.mean()) for k, v in values.items()},
+            "std": {k: float(v.std()) for k, v in values.items()},
+            "pooled": pooled}
+
+
+def aggregate(fold_results: list[dict], classes) -> dict:
+    """results.json content from the per-fold results (each with test/val summaries)."""
+    return {"classes": list(classes), "folds": fold_results, **over_folds(fold_results, classes)}
 
 
 def markdown(summary: dict, title: str, figures: dict | None = None) -> str:

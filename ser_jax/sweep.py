@@ -11,7 +11,7 @@ resumes, and a folder holding a run of different settings is refused rather than
 
 The comparison (sweep.md / sweep.csv / sweep.json) gives per variant UA and WA mean ± std
 over folds × seeds, UA and WA pooled over every test prediction, the test reconstruction
-MSE where there is a decoder, the separation of the test embeddings (`plots.separation`)
+MSE where there is a decoder, the separation of the test embeddings (`metrics.separation`)
 and, against its baseline, the mean paired UA difference over matching (seed, fold) runs
 with a Wilcoxon signed-rank test.
 """
@@ -30,15 +30,14 @@ import ml_collections
 import numpy as np
 from scipy import stats
 
-from ser_jax import metrics, plots, train
+from ser_jax import method, metrics, plots, report, rundir, train
 from ser_jax.errors import SerJaxError
 
-# Where and how a run computes, not what: the conv weight-gradient formulation (its legacy
-# place too) and the GRU loop's unroll give the same values up to float32 rounding, as the
+# Where and how a run computes, not what: the conv weight-gradient formulation and the GRU loop's unroll give the same values up to float32 rounding, as the
 # device count does; how often checkpoints are written changes nothing (a resumed run ends
 # as an uninterrupted one).
 _MACHINE_KEYS = ("cache_dir", "data.root", "feature_workers", "train.num_devices", "train.checkpoint_every_s",
-                 "model.conv_weight_grad", "model.parallel_cnn.conv_weight_grad", "model.conv_gru.unroll")
+                 "model.conv_weight_grad", "model.conv_gru.unroll")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +111,11 @@ def expand(sweep, workdir) -> list[Run]:
         base = table[name].baseline
         if base and base not in names:
             raise SerJaxError(f"variant {name!r}: baseline {base!r} is not a variant of this sweep")
+    for name in chosen:
+        try:
+            method.check(variant_config(sweep, name, int(sweep.seeds[0])))
+        except SerJaxError as err:
+            raise SerJaxError(f"sweep variant {name!r}: {err}") from None
     return [Run(name, int(seed), variant_config(sweep, name, int(seed)),
                 Path(workdir) / "runs" / slug(name) / f"seed_{int(seed)}")
             for name in chosen for seed in sweep.seeds]
@@ -131,10 +135,10 @@ def run_sweep(sweep, workdir, *, out=print) -> dict:
     for i, run in enumerate(runs):
         _check_same_settings(run)
         label = f"[{i + 1}/{len(runs)}] {run.variant} seed {run.seed}"
-        results = run.workdir / "results.json"
-        if results.is_file():
-            out(f"{label}: finished earlier, reused ({results})")
-            summaries[(run.variant, run.seed)] = json.loads(results.read_text())
+        finished = rundir.read_results(run.workdir)
+        if finished is not None:
+            out(f"{label}: finished earlier, reused ({run.workdir / rundir.RESULTS})")
+            summaries[(run.variant, run.seed)] = finished
             continue
         out(f"{label}: training in {run.workdir}")
         summaries[(run.variant, run.seed)] = train.train_and_evaluate(run.config, run.workdir, out=out)
@@ -166,19 +170,16 @@ def compare(sweep, runs: list[Run], summaries: dict) -> list[dict]:
     rows = []
     for name in dict.fromkeys(r.variant for r in runs):
         per_run = {(seed, f["fold"]): f for (v, seed), s in summaries.items() if v == name for f in s["folds"]}
-        folds = list(per_run.values())
-        ua = np.asarray([f["test"]["ua"] for f in folds])
-        wa = np.asarray([f["test"]["wa"] for f in folds])
         classes = next(s["classes"] for (v, _), s in summaries.items() if v == name)
-        pooled = metrics.summarize(np.sum([f["test"]["confusion"] for f in folds], axis=0), classes)
+        figures = report.over_folds(list(per_run.values()), classes)
+        mean, std, pooled = figures["mean"], figures["std"], figures["pooled"]
         variant = variants(sweep)[name]
         row = {"variant": name, "baseline": variant.baseline, "settings": list(variant.settings),
-               "runs": len(folds), "ua_mean": float(ua.mean()), "ua_std": float(ua.std()),
-               "wa_mean": float(wa.mean()), "wa_std": float(wa.std()),
+               "runs": len(per_run), "ua_mean": mean["ua"], "ua_std": std["ua"],
+               "wa_mean": mean["wa"], "wa_std": std["wa"],
                "pooled_ua": pooled["ua"], "pooled_wa": pooled["wa"], "pooled_n": pooled["n"]}
-        mse = [f["test"]["recon_mse"] for f in folds if "recon_mse" in f["test"]]
-        if mse:
-            row["recon_mse_mean"], row["recon_mse_std"] = float(np.mean(mse)), float(np.std(mse))
+        if "recon_mse" in mean:
+            row["recon_mse_mean"], row["recon_mse_std"] = mean["recon_mse"], std["recon_mse"]
         seps = _separations(runs, name)
         if seps:
             row["separation_mean"], row["separation_std"] = float(np.mean(seps)), float(np.std(seps))
@@ -199,18 +200,17 @@ def _separations(runs: list[Run], name: str) -> list[float]:
     for run in runs:
         if run.variant != name:
             continue
-        for path in sorted(run.workdir.glob("fold_*/embeddings.npz")):
-            emb = np.load(path)
-            if len(np.unique(emb["test_labels"])) > 1:
-                values.append(plots.separation(emb["test"], emb["test_labels"]))
+        for fold in sorted(run.workdir.glob("fold_*")):
+            emb = rundir.read_embeddings(fold)
+            if emb is not None and len(np.unique(emb["test_labels"])) > 1:
+                values.append(metrics.separation(emb["test"], emb["test_labels"]))
     return values
 
 
 def _check_same_settings(run: Run) -> None:
-    saved = run.workdir / "config.json"
-    if not saved.is_file():
+    if not (run.workdir / rundir.CONFIG).is_file():
         return
-    old = _settings(ml_collections.ConfigDict(json.loads(saved.read_text())))
+    old = _settings(rundir.read_config(run.workdir))
     new = _settings(ml_collections.ConfigDict(json.loads(run.config.to_json_best_effort())))
     # Keys only one side has come from a newer or older ser_jax (new keys default to the old
     # behaviour); every key both have must agree.
@@ -246,11 +246,10 @@ def _figures(sweep, runs: list[Run], rows: list[dict], workdir: Path) -> dict:
             continue
         panels = []
         for name in (base, row["variant"]):
-            path = first[name].workdir / "fold_00" / "embeddings.npz"
-            if not path.is_file():
+            emb = rundir.read_embeddings(rundir.fold_dir(first[name].workdir, 0))
+            if emb is None:
                 break
-            emb = np.load(path)
-            classes = json.loads((first[name].workdir / "results.json").read_text())["classes"]
+            classes = rundir.read_results(first[name].workdir)["classes"]
             panels += [(f"{name}: {split}", emb[split], emb[f"{split}_labels"]) for split in ("test", "train")]
         else:
             rel = f"plots/tsne_{slug(row['variant'])}_vs_{slug(base)}.png"

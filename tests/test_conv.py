@@ -7,7 +7,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ser_jax import conv, models
+from ser_jax import conv
+from ser_jax.encoders.conv_gru import ConvGRU
+from ser_jax.encoders.parallel_cnn import ParallelCNN
+from ser_jax.encoders.satt import Satt
+from ser_jax.method import Method
+from ser_jax.signals.pairwise import Pairwise
+from ser_jax.signals.softmax import Softmax
 
 
 def _reference_weight_grad(x, kernel, target, padding):
@@ -61,30 +67,30 @@ def test_conv_module_matches_flax_conv():
     np.testing.assert_allclose(ours.apply(v_flax, x), flax_conv.apply(v_flax, x), rtol=1e-6, atol=1e-6)
 
 
-def _grads(model, variables, *inputs):
+def _grads(network, variables, x, lengths, pairs):
     def loss(params):
-        out = model.apply({**variables, "params": params}, *inputs, train=False)[0]
-        return jnp.sum(out ** 2)
+        out = network.apply({**variables, "params": params}, x, lengths, train=False, pairs=pairs)
+        return jnp.sum(out["pair_logits" if pairs else "logits"] ** 2)
     return jax.grad(loss)(variables["params"])
 
 
-@pytest.mark.parametrize("name", ["parallel_cnn", "conv_gru", "pairwise"])
+@pytest.mark.parametrize("name", ["parallel_cnn", "conv_gru", "satt"])
 def test_model_gradients_do_not_depend_on_the_formulation(name):
     rng = np.random.default_rng(1)
     x = jnp.asarray(rng.uniform(size=(4, 40, 32)).astype(np.float32))
+    lengths = jnp.array([40, 31, 20, 9]) if name == "conv_gru" else jnp.full((4,), 40)
     grads = {}
     for impl in ("xla", "gemm"):
         if name == "parallel_cnn":
-            model, inputs = models.ParallelCNN(num_classes=3, channels=6, dropout=0.0, conv_weight_grad=impl), (x,)
+            method = Method(ParallelCNN(channels=6, dropout=0.0, conv_weight_grad=impl), (Softmax(),))
         elif name == "conv_gru":
-            model = models.ConvGRU(num_classes=3, conv_channels=(4, 6), gru_units=8, z_dim=8, dropout=0.0,
-                                   conv_weight_grad=impl)
-            inputs = (x, jnp.array([40, 31, 20, 9]))
-        else:
-            encoder = models.SattEncoder(conv_channels=(4, 6), embed_dim=8, conv_weight_grad=impl)
-            model, inputs = models.PairwiseModel(num_classes=3, encoder=encoder, hidden=8), (x, x[::-1])
-        variables = model.init(jax.random.PRNGKey(0), *inputs, train=False)
-        grads[impl] = _grads(model, variables, *inputs)
+            method = Method(ConvGRU(conv_channels=(4, 6), gru_units=8, z_dim=8, dropout=0.0, conv_weight_grad=impl),
+                            (Softmax(),))
+        else:  # the pairwise task: two utterances of each pair in one batch
+            method = Method(Satt(conv_channels=(4, 6), embed_dim=8, conv_weight_grad=impl), (Pairwise(hidden=8),))
+        network = method.network(3)
+        variables = network.init(jax.random.PRNGKey(0), x, lengths, train=False, pairs=method.pairs)
+        grads[impl] = _grads(network, variables, x, lengths, method.pairs)
     for a, b in zip(jax.tree_util.tree_leaves(grads["xla"]), jax.tree_util.tree_leaves(grads["gemm"])):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 

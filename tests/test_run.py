@@ -33,7 +33,7 @@ def test_describe_prints_corpus_folds_and_cache(described):
     assert "folds: 10 (speaker independent)" in out and "test=03 val=08" in out
     assert "excluded_label: 196" in out
     assert "computed now" in out and "feature cache:" in out
-    assert "model parallel_cnn:" in out and summary_params(workdir) > 0
+    assert "method parallel_cnn + softmax(1) + center(4) + reconstruction(1):" in out and summary_params(workdir) > 0
     summary = json.loads((workdir / "describe.json").read_text())
     assert summary["per_class"] == {"anger": 127, "happiness": 71, "neutral": 79, "sadness": 62}
     assert len(summary["folds"]) == 10 and summary["features"]["bins"] == 32
@@ -77,4 +77,15 @@ def test_describe_prints_the_sac_model_size(emodb_root, tmp_path):
     result = _run(["--config", "configs/sc.py", "--mode=describe"], env)
     assert result.returncode == 0, result.stderr
     # 7 EmoDB classes: 260,452 − 260 + 455 (the paper's 0.26 M with 4 classes)
-    assert "model parallel_cnn: 260,647 parameters for 188 × 128 inputs and 7 classes" in result.stdout
+    assert "method parallel_cnn + softmax(1) + center(4): 260,647 parameters for 188 × 128 inputs and 7 classes" \
+        in result.stdout
+
+
+def test_an_impossible_method_is_refused_in_one_line_before_any_work(emodb_root, tmp_path):
+    env = {"SER_JAX_DATA": str(emodb_root.parent), "SER_JAX_CACHE": str(tmp_path / "cache")}
+    result = _run(["--config", "configs/dai.py", "--workdir", str(tmp_path / "run"),
+                   "--config.signals.reconstruction.weight=1.0"], env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line, = result.stderr.strip().splitlines()
+    assert line.startswith("error: --config.signals.reconstruction.weight") and "--config.model.encoder=conv_gru" in line
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "run").exists()  # nothing was built

@@ -8,33 +8,46 @@ import numpy as np
 import optax
 import pytest
 
-from ser_jax import models, steps
+from ser_jax import steps
+from ser_jax.encoders.conv_gru import ConvGRU
+from ser_jax.encoders.parallel_cnn import ParallelCNN
+from ser_jax.encoders.satt import Satt
+from ser_jax.method import Method
+from ser_jax.signals.center import Center
+from ser_jax.signals.pairwise import Pairwise
+from ser_jax.signals.reconstruction import Reconstruction
+from ser_jax.signals.softmax import Softmax
 
 KEY = jax.random.PRNGKey(0)
 
 
 def _batch(b=6, t=24, f=16, classes=(0, 0, 1, 1, 3, 3), mask=(1, 1, 1, 1, 1, 0)):
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(b, t, f)).astype(np.float32)
+    x = rng.uniform(size=(b, t, f)).astype(np.float32)
     return {"x": x, "label": np.asarray(classes, np.int32), "mask": np.asarray(mask, np.float32),
-            "length": np.full(b, t, np.int32), "target": rng.uniform(size=(b, t, f)).astype(np.float32)}
+            "length": np.full(b, t, np.int32)}
 
 
-def _run_two_steps(model, spec, batch, second, *, method=None, classes=4, embed=64):
-    tx = optax.adadelta(1.0) if spec.task == "classify" and not spec.uses_lengths else optax.adam(1e-3)
-    state = steps.create_train_state(model, tx, KEY, batch, spec=spec, num_classes=classes,
-                                     embed_dim=embed, method=method)
-    state = state.replace(centers=jax.random.normal(KEY, state.centers.shape))
-    before = np.array(state.centers)  # the step donates (deletes) its input state
+def _centers(state):
+    return np.array(state.signals["center"]["centers"]) if "center" in state.signals else np.zeros((4, 1))
+
+
+def _run_two_steps(method, batch, second, *, classes=4, train_labels=(0, 1, 1, 2, 3, 3)):
+    tx = optax.adadelta(1.0) if isinstance(method.encoder, ParallelCNN) else optax.adam(1e-3)
+    state = steps.create_train_state(method, classes, tx, KEY, batch, train_labels=np.asarray(train_labels))
+    if "center" in state.signals:
+        centers = jax.random.normal(KEY, state.signals["center"]["centers"].shape)
+        state = state.replace(signals={**state.signals, "center": {"centers": centers}})
+    before = _centers(state)  # the step donates (deletes) its input state
     traces = []
 
     def counted(state, batch, key):
         traces.append(1)  # runs only while tracing
-        return steps.train_step(state, batch, key, spec=spec)
+        return steps.train_step(state, batch, key, method=method)
 
     step = jax.jit(counted, donate_argnums=0)
     new, metrics = step(state, batch, KEY)
-    after_first = np.asarray(new.centers)
+    after_first = _centers(new)
     new, _ = step(new, second, KEY)
     return before, after_first, new, metrics, len(traces)
 
@@ -47,55 +60,52 @@ def _check(new, metrics, traces, terms):
 
 
 def test_parallel_cnn_s_a_c_step_moves_only_present_centers():
-    model = models.ParallelCNN(num_classes=4, channels=4, reconstruct=True, decoder_dims=(8,))
-    spec = steps.LossSpec(center_weight=4.0, recon_weight=1.0, center_rule="wen")
+    method = Method(ParallelCNN(channels=4), (Softmax(), Center(weight=4.0, rule="wen"),
+                                              Reconstruction(weight=1.0, decoder_dims=(8,))))
     batch = _batch()
-    before, after, new, metrics, traces = _run_two_steps(model, spec, batch, _batch(classes=(1,) * 6))
+    before, after, new, metrics, traces = _run_two_steps(method, batch, _batch(classes=(1,) * 6))
     _check(new, metrics, traces, {"loss/ce", "loss/center", "loss/recon"})
     moved = ~np.all(np.isclose(after, before), axis=1)
     assert moved.tolist() == [True, True, False, True]  # class 2 was not in the batch
 
 
 def test_masked_row_only_class_does_not_move():
-    model = models.ParallelCNN(num_classes=4, channels=4)
-    spec = steps.LossSpec(center_weight=1.0)
+    method = Method(ParallelCNN(channels=4), (Softmax(), Center(weight=1.0)))
     batch = _batch(classes=(0, 0, 1, 1, 1, 2), mask=(1, 1, 1, 1, 1, 0))  # class 2 only in padding
-    before, after, *_ = _run_two_steps(model, spec, batch, batch)
+    before, after, *_ = _run_two_steps(method, batch, batch)
     assert np.allclose(after[2], before[2]) and not np.allclose(after[0], before[0])
 
 
 def test_convgru_weighted_ce_moving_mean_centers():
-    model = models.ConvGRU(num_classes=4, conv_channels=(4,), gru_units=8, z_dim=16)
-    spec = steps.LossSpec(uses_lengths=True, class_weights=(1.0, 2.0, 3.0, 0.5), center_weight=0.3,
-                          center_rule="moving_mean", center_alpha=0.5)
+    method = Method(ConvGRU(conv_channels=(4,), gru_units=8, z_dim=16),
+                    (Softmax(class_weighted=True), Center(weight=0.3, rule="moving_mean", alpha=0.5)))
     batch = _batch()
     batch["length"] = np.asarray([24, 20, 16, 12, 8, 24], np.int32)
-    before, after, new, metrics, traces = _run_two_steps(model, spec, batch, batch, embed=16)
+    before, after, new, metrics, traces = _run_two_steps(method, batch, batch, train_labels=(0, 0, 0, 1, 2, 3, 3, 3))
     _check(new, metrics, traces, {"loss/ce", "loss/center"})
     assert np.allclose(after[2], before[2]) and not np.allclose(after[3], before[3])
+    # the fold's class weights are the softmax signal's state: ω ∝ 1/n, Σ n·ω = N = 8
+    np.testing.assert_allclose(new.signals["softmax"]["class_weights"], [8 / 12, 2.0, 2.0, 8 / 12], rtol=1e-6)
 
 
-def test_pairwise_step_and_centers_untouched():
-    model = models.PairwiseModel(num_classes=4, encoder=models.SattEncoder(conv_channels=(4,) * 5))
-    spec = steps.LossSpec(task="pairwise", cos_weight=0.9, margin=0.1)
+def test_pairwise_step_carries_no_centers():
+    method = Method(Satt(conv_channels=(4,) * 5), (Pairwise(cos_weight=0.9, margin=0.1),))
     rng = np.random.default_rng(1)
-    batch = {"x1": rng.normal(size=(6, 32, 32)).astype(np.float32),
-             "x2": rng.normal(size=(6, 32, 32)).astype(np.float32),
+    batch = {"x": rng.normal(size=(12, 32, 32)).astype(np.float32), "length": np.full(12, 32, np.int32),
              "same": np.asarray([1, 0, 0, 1, 0, 0], np.int32), "mask": np.ones(6, np.float32)}
-    before, after, new, metrics, traces = _run_two_steps(model, spec, batch, batch, embed=256)
+    before, after, new, metrics, traces = _run_two_steps(method, batch, batch)
     _check(new, metrics, traces, {"loss/cos", "loss/ce"})
-    assert np.allclose(after, before)
+    assert new.signals == {}  # no centers carried without the center signal
     # L = 0.9·cos + 0.1·CE, combined in loss_fn
     expected = 0.9 * float(metrics["loss/cos"]) + 0.1 * float(metrics["loss/ce"])
     assert float(metrics["loss/total"]) == pytest.approx(expected, rel=1e-5)
 
 
 def test_eval_step_counts_ignore_padding():
-    model = models.ParallelCNN(num_classes=4, channels=4)
-    spec = steps.LossSpec()
+    method = Method(ParallelCNN(channels=4), (Softmax(),))
     batch = _batch()
-    state = steps.create_train_state(model, optax.sgd(0.1), KEY, batch, spec=spec, num_classes=4, embed_dim=64)
-    out = jax.jit(functools.partial(steps.eval_step, spec=spec, num_classes=4))(state, batch)
+    state = steps.create_train_state(method, 4, optax.sgd(0.1), KEY, batch)
+    out = jax.jit(functools.partial(steps.eval_step, method=method, num_classes=4))(state, batch)
     confusion = np.asarray(out["confusion"])
     assert confusion.sum() == 5  # 6 rows, one padded
     np.testing.assert_array_equal(confusion.sum(axis=1), [2, 2, 0, 1])

@@ -22,9 +22,9 @@ def test_wilcoxon_on_known_differences():
 
 
 def test_parse_assignment():
-    assert sweep.parse_assignment("loss.center_weight=0.3") == ("loss.center_weight", 0.3)
+    assert sweep.parse_assignment("signals.center.weight=0.3") == ("signals.center.weight", 0.3)
     assert sweep.parse_assignment("features.kind='mfcc'") == ("features.kind", "mfcc")
-    assert sweep.parse_assignment("train.task=pairwise") == ("train.task", "pairwise")
+    assert sweep.parse_assignment("model.encoder=satt") == ("model.encoder", "satt")
     with pytest.raises(SerJaxError):
         sweep.parse_assignment("no_equals_sign")
 
@@ -48,9 +48,9 @@ def _tiny_sweep(emodb_root, cache_dir):
     config.base.train.epochs = 1
     config.seeds = (0, 1)
     config.only = ()
-    config.variants = (("S", "", ("loss.center_weight=0.0", "loss.recon_weight=0.0")),
-                       ("S+C", "S", ("loss.recon_weight=0.0",)))
-    config.curves = (("loss.center_weight", ("S", "S+C")),)
+    config.variants = (("S", "", ("signals.center.weight=0.0", "signals.reconstruction.weight=0.0")),
+                       ("S+C", "S", ("signals.reconstruction.weight=0.0",)))
+    config.curves = (("signals.center.weight", ("S", "S+C")),)
     config.embedding_figures = True
     return config
 

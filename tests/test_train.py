@@ -119,8 +119,9 @@ def test_dai_and_pdt_train_end_to_end(emodb_root, cache_dir, tmp_path):
     config.data.root, config.cache_dir = str(emodb_root), str(cache_dir)
     config.data.classes = ("anger", "happiness", "neutral", "sadness")
     config.features.crop_seconds, config.features.fixed_frames = 1.0, 100
-    config.model.pairwise.conv_channels = (4, 4, 4, 4, 4)
-    config.train.update(epochs=1, max_folds=1, pairs_per_epoch=64)
+    config.model.satt.conv_channels = (4, 4, 4, 4, 4)
+    config.signals.pairwise.pairs_per_epoch = 64
+    config.train.update(epochs=1, max_folds=1)
     pdt_summary = train.train_and_evaluate(config, tmp_path / "pdt", out=lambda _: None)
     fold = pdt_summary["folds"][0]
     assert fold["svm_c"] in (0.1, 1.0, 10.0) and fold["test"]["n"] == 39

@@ -18,7 +18,7 @@ def get_config():
     sweep.seeds = (0, 1, 2)
     sweep.only = ()
     variants = []
-    lam, alpha = "loss.center_weight", "loss.center_alpha"
+    lam, alpha = "signals.center.weight", "signals.center.alpha"
     for feats, kind in (("mel", "logmel"), ("STFT", "stft")):
         inputs = (f"features.kind='{kind}'", f"features.name='dai_{kind.replace('log', '')}'")
         variants.append((f"softmax {feats}", "", inputs + (f"{lam}=0.0",)))

@@ -16,8 +16,8 @@ def get_config():
     sweep.base = pdt.get_config()
     sweep.seeds = (0, 1, 2)
     sweep.only = ()
-    sweep.variants = (("end-to-end", "", ("train.task='classify'",)),
-                      ("pairwise + SVM", "end-to-end", ("train.task='pairwise'",)))
+    sweep.variants = (("end-to-end", "", ("signals.pairwise.weight=0.0", "signals.softmax.weight=1.0")),
+                      ("pairwise + SVM", "end-to-end", ()))
     sweep.curves = ()
     sweep.embedding_figures = True
     return sweep

@@ -1,8 +1,8 @@
 """Tripathi et al. (000) Table 1 and Table 2 on EmoDB, leave-one-speaker-out, 3 seeds.
 
 S, S+A, S+C and S+A+C with 128 log-mel bands and with 40 MFCCs (each compared with S on
-the same features), and A (reconstruction only, softmax weight 0, selected on validation
-MSE) for Table 2's reconstruction MSE. Settings of configs/sac.py otherwise (λ1 = 4,
+the same features), and A (reconstruction only, softmax off, selected on validation MSE;
+its UA is an SVM's on the embeddings) for Table 2's reconstruction MSE. Settings of configs/sac.py otherwise (λ1 = 4,
 λ2 = 1, Adadelta, 50 epochs, 200 kernels per path, 6 s inputs).
 
     python run.py --config configs/sweeps/table1.py --workdir workdir/table1 --mode=sweep
@@ -26,12 +26,12 @@ def get_config():
     variants = []
     for feats, kind in (("mel", "logmel"), ("MFCC", "mfcc")):
         inputs = (f"features.kind='{kind}'", f"features.name='tripathi_{kind.replace('log', '')}'")
-        center, recon = ("loss.center_weight=4.0",), ("loss.recon_weight=1.0",)
+        center, recon = ("signals.center.weight=4.0",), ("signals.reconstruction.weight=1.0",)
         variants.append((f"S {feats}", "", inputs))
         variants.append((f"S+A {feats}", f"S {feats}", inputs + recon))
         variants.append((f"S+C {feats}", f"S {feats}", inputs + center))
         variants.append((f"S+A+C {feats}", f"S {feats}", inputs + center + recon))
-        variants.append((f"A {feats}", "", inputs + recon + ("loss.softmax_weight=0.0",)))
+        variants.append((f"A {feats}", "", inputs + recon + ("signals.softmax.weight=0.0",)))
     sweep.variants = tuple(variants)
     sweep.curves = ()
     sweep.embedding_figures = True

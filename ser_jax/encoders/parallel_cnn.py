@@ -1,0 +1,67 @@
+"""Tripathi et al. (000): four parallel Conv2D paths → 64-d embedding."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax.numpy as jnp
+import ml_collections
+
+from ser_jax import conv, layers
+from ser_jax.encoders.base import Encoded, Encoder
+
+
+def default_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.kernel_sizes = ((4, 6), (6, 8), (8, 10), (10, 12))  # (time, freq) per path, paper
+    c.channels = 200  # kernels per path, paper
+    c.embed_dim = 64  # embedding (center loss acts here), paper
+    c.dropout = 0.5  # before the classifier and in the decoder branch; paper tried 0.25–0.75
+    return c
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ParallelCNN(Encoder):
+    """Each path: Conv (VALID) with `channels` kernels of one size, ReLU, max-pool whose window
+    is half the conv output, so every path yields channels × 2 × 2. Their concatenation (the
+    trunk a decoder reads) feeds FC + BN + ReLU → embedding.
+
+    Attributes:
+      kernel_sizes: (time, frequency) kernel of each path.
+      channels: kernels per path (200 in the paper).
+      embed_dim: embedding size (64).
+      dropout: dropout rate of the heads (paper: tried 0.25–0.75).
+    """
+
+    gives_trunk = True
+    head_name = "logits"
+
+    kernel_sizes: tuple = ((4, 6), (6, 8), (8, 10), (10, 12))
+    channels: int = 200
+    embed_dim: int = 64
+    dropout: float = 0.5
+
+    @classmethod
+    def from_config(cls, c, **common) -> "ParallelCNN":
+        return cls(kernel_sizes=tuple(map(tuple, c.kernel_sizes)), channels=c.channels,
+                   embed_dim=c.embed_dim, dropout=c.dropout, **common)
+
+    @property
+    def head_dropout(self) -> float:
+        return self.dropout
+
+    def __call__(self, x, lengths, *, train: bool) -> Encoded:
+        batch, frames, bins = x.shape
+        h = x[..., None].astype(self.dtype)
+        paths = []
+        for i, (kt, kf) in enumerate(self.kernel_sizes):
+            c = nn.relu(conv.Conv(self.channels, (kt, kf), weight_grad=self.conv_weight_grad, dtype=self.dtype,
+                                  name=f"Conv_{i}")(h))
+            if min(c.shape[1], c.shape[2]) < 2:
+                raise ValueError(f"input {frames}×{bins} is smaller than kernel {kt}×{kf} allows")
+            paths.append(layers.half_max_pool(c).reshape(batch, -1))
+        shared = jnp.concatenate(paths, axis=-1)
+        embedding = layers.fc_bn_relu(shared, self.embed_dim, "embed", train=train, momentum=self.bn_momentum,
+                                      dtype=self.dtype)
+        return Encoded(embedding=embedding, head_input=embedding, trunk=shared)

@@ -1,0 +1,68 @@
+"""Evaluation of a fold's state on its splits: per-epoch selection and the final figures.
+
+Classes are predicted the way the method says (`Method.predicts`): by its classifier head
+(`logits`: a confusion matrix summed over padded, masked batches) or by an SVM on the
+embeddings (`vectors`: fitted on train, C = 1 per epoch; on train + val with C chosen on
+val at the end). Every utterance is evaluated; nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import numpy as np
+
+from ser_jax import input_pipeline, metrics, parallel, steps, svm
+
+
+@functools.lru_cache(maxsize=8)
+def _jitted_eval(method, num_classes):
+    return jax.jit(functools.partial(steps.eval_step, method=method, num_classes=num_classes))
+
+
+def split_pass(ctx, state, split: str) -> dict:
+    """One pass over a split: summed evaluation quantities and every embedding [N, D]."""
+    source = ctx.sources[split]
+    evaluate = _jitted_eval(ctx.method, ctx.num_classes)
+    sums, embeddings = {}, []
+    for batch in input_pipeline.eval_batches(source, ctx.eval_batch_size):
+        out = evaluate(state, parallel.shard_batch(batch, ctx.mesh))
+        embeddings.append(np.asarray(out.pop("embedding"))[batch["mask"] > 0])
+        sums = out if not sums else {k: sums[k] + out[k] for k in sums}
+    return {"sums": sums, "embeddings": np.concatenate(embeddings), "n": len(source)}
+
+
+def _summary(ctx, done: dict, confusion=None) -> dict:
+    confusion = done["sums"]["confusion"] if confusion is None else confusion
+    summary = metrics.summarize(np.asarray(confusion), range(ctx.num_classes))
+    if "recon_se" in done["sums"]:
+        summary["recon_mse"] = float(done["sums"]["recon_se"]) / done["n"]
+    return summary
+
+
+def epoch_score(ctx, state) -> tuple[float, dict]:
+    """(selection score, validation summary) after an epoch."""
+    val = split_pass(ctx, state, "val")
+    if ctx.method.predicts == "logits":
+        summary = _summary(ctx, val)
+    else:
+        train = split_pass(ctx, state, "train")
+        ua = svm.val_ua(train["embeddings"], ctx.sources["train"].labels, val["embeddings"],
+                        ctx.sources["val"].labels, c=1.0, num_classes=ctx.num_classes)
+        summary = {"ua": ua, "wa": float("nan")}
+        if "recon_se" in val["sums"]:
+            summary["recon_mse"] = float(val["sums"]["recon_se"]) / val["n"]
+    return ctx.method.selection_score(summary), summary
+
+
+def final(ctx, state, svm_cs) -> tuple[dict, dict, dict, dict]:
+    """(val summary, test summary, {split: embeddings}, extra) of the selected state; extra
+    holds the SVM's C where an SVM predicts."""
+    done = {s: split_pass(ctx, state, s) for s in ("val", "test", "train")}
+    x = {s: done[s]["embeddings"] for s in done}
+    if ctx.method.predicts == "logits":
+        return _summary(ctx, done["val"]), _summary(ctx, done["test"]), x, {}
+    y = {s: ctx.sources[s].labels for s in done}
+    c, val_conf, test_conf = svm.select_and_test(x, y, cs=tuple(svm_cs), num_classes=ctx.num_classes)
+    return _summary(ctx, done["val"], val_conf), _summary(ctx, done["test"], test_conf), x, {"svm_c": c}

@@ -1,0 +1,175 @@
+"""A method = an encoder + training signals with weights, read from the config and checked.
+
+`config.model.encoder` names the encoder (`ser_jax.encoders.ENCODERS`); every signal of
+`ser_jax.signals.SIGNALS` whose `config.signals.<name>.weight` is above 0 is on. The paper
+configs are combinations (configs/*.py); any other is one config line, e.g. the pairwise task
+on the parallel CNN:
+
+    --config.model.encoder=parallel_cnn --config.signals.softmax.weight=0 --config.signals.pairwise.weight=1
+
+`check(config)` refuses a combination that cannot work, naming the keys, when the config is
+read (run.py, sweeps, train_and_evaluate, describe), never at trace time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from ser_jax import conv, layers
+from ser_jax.encoders import ENCODERS
+from ser_jax.errors import SerJaxError
+from ser_jax.signals import SIGNALS
+
+
+def default_config() -> tuple[ml_collections.ConfigDict, ml_collections.ConfigDict]:
+    """(config.model's encoder subtrees, config.signals): every registered unit's defaults."""
+    model = ml_collections.ConfigDict({name: make() for name, (_, make) in ENCODERS.items()})
+    signals = ml_collections.ConfigDict({name: make() for name, (_, make) in SIGNALS.items()})
+    return model, signals
+
+
+class Network(nn.Module):
+    """The flax module of a method: the encoder, then each signal's head.
+
+    `__call__(x [B', T, F], lengths [B'], train, pairs)` returns {"embedding": float32 [B', D],
+    and the heads' outputs ("logits", "reconstruction", "pair_logits" ...)}. With
+    `pairs=True`, B' = 2B utterances form B pairs (first members, then second members).
+    """
+
+    encoder: object
+    signals: tuple
+    num_classes: int
+
+    @nn.compact
+    def __call__(self, x, lengths, *, train: bool, pairs: bool = False) -> dict:
+        enc = self.encoder(x, lengths, train=train)
+        out = {"embedding": enc.embedding.astype(jnp.float32)}
+        for signal in self.signals:
+            out.update(signal.head(enc, x, encoder=self.encoder, num_classes=self.num_classes, train=train,
+                                   pairs=pairs))
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """An encoder and the signals that are on, in registry order (hashable: safe to bind).
+
+    Attributes:
+      encoder: a `ser_jax.encoders.Encoder`.
+      signals: `ser_jax.signals.Signal`s.
+    """
+
+    encoder: object
+    signals: tuple
+
+    def network(self, num_classes: int) -> Network:
+        return Network(self.encoder, self.signals, num_classes)
+
+    @property
+    def pairs(self) -> bool:
+        """Training batches are pairs (a signal samples them)."""
+        return self.batch_signal is not None
+
+    @property
+    def batch_signal(self):
+        """The signal whose own sampler makes the training batches, or None (utterances)."""
+        return next((s for s in self.signals if s.batch != "utterances"), None)
+
+    @property
+    def predicts(self) -> str:
+        """`logits` (a classifier head) or `vectors` (an SVM on the embeddings: the pairwise
+        task, or a method with no classifier such as reconstruction alone)."""
+        return next((s.predicts for s in self.signals if s.predicts), "vectors")
+
+    def selection_score(self, summary: dict) -> float:
+        """Validation figure the best epoch maximises: UA, or minus the reconstruction MSE for
+        a method no signal of which predicts classes (000's "A only", Table 2)."""
+        if any(s.predicts for s in self.signals) or "recon_mse" not in summary:
+            return summary["ua"]
+        return -summary["recon_mse"]
+
+    def init_state(self, *, num_classes: int, train_labels) -> dict:
+        """Every signal's state (only signals that carry one appear)."""
+        states = {s.name: s.init_state(num_classes=num_classes, embed_dim=self.encoder.embed_dim,
+                                       train_labels=train_labels) for s in self.signals}
+        return {name: state for name, state in states.items() if state}
+
+    def batches(self, source, batch_size: int, *, seed: int, epoch: int):
+        """Training batches of one epoch (pairs when a signal samples them)."""
+        from ser_jax import input_pipeline
+
+        if self.batch_signal is not None:
+            return self.batch_signal.batches(source, batch_size, seed=seed, epoch=epoch)
+        return input_pipeline.train_batches(source, batch_size, seed=seed, epoch=epoch)
+
+    def batches_per_epoch(self, num_utterances: int, batch_size: int) -> int:
+        if self.batch_signal is not None:
+            return self.batch_signal.batches_per_epoch(num_utterances, batch_size)
+        return num_utterances // batch_size
+
+    def count_params(self, num_classes: int, frames: int, bins: int) -> int:
+        """Trainable parameters for inputs of frames × bins (as training builds them)."""
+        n = 2 if self.pairs else 1
+        x, lengths = jnp.zeros((n, frames, bins), jnp.float32), jnp.full((n,), frames, jnp.int32)
+        network = self.network(num_classes)
+        shapes = jax.eval_shape(lambda: network.init(jax.random.PRNGKey(0), x, lengths, train=False,
+                                                     pairs=self.pairs))
+        return layers.count_params(shapes["params"])
+
+    def describe(self) -> str:
+        """e.g. `parallel_cnn + softmax(1) + center(4) + reconstruction(1)`."""
+        name = next(k for k, (cls, _) in ENCODERS.items() if isinstance(self.encoder, cls))
+        return " + ".join([name] + [f"{s.name}({s.weight:g})" for s in self.signals])
+
+
+def check(config) -> None:
+    """Refuses, in one line naming the keys, a config whose method cannot work."""
+    encoder = _encoder(config)
+    names = [name for name in SIGNALS if config.signals[name].weight]
+    if not names:
+        raise SerJaxError("no training signal is on: set a --config.signals.<name>.weight > 0 "
+                          f"(names: {', '.join(SIGNALS)})")
+    negative = [name for name in SIGNALS if config.signals[name].weight < 0]
+    if negative:
+        raise SerJaxError(f"--config.signals.{negative[0]}.weight is negative")
+    kinds = {SIGNALS[name][0].batch: name for name in names}
+    if len(kinds) > 1:
+        a, b = sorted(kinds.values())
+        raise SerJaxError(f"--config.signals.{a}.weight and --config.signals.{b}.weight are both > 0, but they "
+                          f"train on different batches ({SIGNALS[a][0].batch}, {SIGNALS[b][0].batch}): turn one off")
+    if encoder.needs_fixed_length and not config.features.crop_seconds:
+        raise SerJaxError(f"--config.model.encoder={config.model.encoder} needs fixed-length features: set "
+                          "--config.features.crop_seconds > 0")
+    for name in names:
+        SIGNALS[name][0].check(config, encoder)
+
+
+def from_config(config) -> Method:
+    """The method `config` describes (checked first)."""
+    check(config)
+    signals = tuple(cls.from_config(config.signals[name]) for name, (cls, _) in SIGNALS.items()
+                    if config.signals[name].weight)
+    return Method(_encoder(config), signals)
+
+
+def _encoder(config):
+    m = config.model
+    if m.encoder not in ENCODERS:
+        raise SerJaxError(f"unknown --config.model.encoder={m.encoder!r}: choose one of {', '.join(ENCODERS)}")
+    cls, _ = ENCODERS[m.encoder]
+    try:
+        conv.resolve(m.conv_weight_grad)
+    except ValueError as err:
+        raise SerJaxError(f"--config.model.conv_weight_grad: {err}") from None
+    encoder = cls.from_config(m[m.encoder], dtype=jnp.dtype(m.dtype), bn_momentum=m.bn_momentum,
+                              conv_weight_grad=m.conv_weight_grad)
+    try:
+        encoder.check()
+    except ValueError as err:
+        raise SerJaxError(f"--config.model.{m.encoder}.{err}") from None
+    return encoder

@@ -1,0 +1,107 @@
+"""The run folder: every file name, atomic writes, and the readers of train, predict, plots
+and sweep.
+
+    WORKDIR/config.json             the full config, written first
+    WORKDIR/results.json, .md       the summary over folds; plots/ its figures
+    WORKDIR/fold_NN/log.jsonl       one JSON object per epoch
+    WORKDIR/fold_NN/checkpoints/    Orbax: the resumable TrainState
+    WORKDIR/fold_NN/tensorboard/    event files
+    WORKDIR/fold_NN/model/          Orbax: the variables chosen on validation
+    WORKDIR/fold_NN/model.json      what inference needs besides them (classes, scaler, SVM C)
+    WORKDIR/fold_NN/embeddings.npz  every split's embeddings and labels
+    WORKDIR/fold_NN/result.json     the fold's figures (present = the fold is finished)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import ml_collections
+import numpy as np
+
+from ser_jax.errors import SerJaxError
+
+CONFIG = "config.json"
+RESULTS = "results.json"
+RESULTS_MD = "results.md"
+PLOTS = "plots"
+LOG = "log.jsonl"
+CHECKPOINTS = "checkpoints"
+TENSORBOARD = "tensorboard"
+MODEL = "model"
+MODEL_META = "model.json"
+EMBEDDINGS = "embeddings.npz"
+RESULT = "result.json"
+SPLITS = ("train", "val", "test")
+
+
+def fold_dir(workdir, k: int) -> Path:
+    return Path(workdir) / f"fold_{k:02d}"
+
+
+def write_text(path, text: str) -> None:
+    """Writes through a temporary file and a rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_json(path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2))
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def write_config(workdir, config) -> None:
+    write_text(Path(workdir) / CONFIG, config.to_json_best_effort(indent=2))
+
+
+def read_config(workdir) -> ml_collections.ConfigDict:
+    """The config a run was trained with.
+
+    Raises:
+      SerJaxError: none there, or one written before encoders and signals were separate keys.
+    """
+    path = Path(workdir) / CONFIG
+    if not path.is_file():
+        raise SerJaxError(f"{workdir} holds no {CONFIG}: train with --mode=train --workdir={workdir} first")
+    config = ml_collections.ConfigDict(read_json(path))
+    if "signals" not in config or "encoder" not in config.get("model", {}):
+        raise SerJaxError(f"{path} was written by an older ser_jax (keys loss.*, model.name, train.task; now "
+                          "config.signals.* and config.model.encoder): train it again in a new --workdir")
+    return config
+
+
+def finished_folds(workdir) -> list[Path]:
+    """Fold folders holding a selected model, in order."""
+    return sorted(d for d in Path(workdir).glob("fold_*") if (d / MODEL_META).is_file())
+
+
+def read_logs(workdir) -> list[list[dict]]:
+    """Each fold's log.jsonl records, in fold order."""
+    return [[json.loads(line) for line in f.read_text().splitlines()]
+            for f in sorted(Path(workdir).glob(f"fold_*/{LOG}"))]
+
+
+def write_embeddings(fold: Path, x: dict, y: dict) -> None:
+    np.savez_compressed(fold / EMBEDDINGS, **{s: x[s] for s in y}, **{f"{s}_labels": y[s] for s in y})
+
+
+def read_embeddings(fold: Path) -> dict | None:
+    """{split: [N, D], f"{split}_labels": [N]}, or None where the fold has none."""
+    path = Path(fold) / EMBEDDINGS
+    if not path.is_file():
+        return None
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def read_results(workdir) -> dict | None:
+    path = Path(workdir) / RESULTS
+    return read_json(path) if path.is_file() else None

@@ -1,0 +1,64 @@
+"""Softmax cross-entropy on a classifier head (000's S, 001's class-weighted softmax)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from ser_jax import losses
+from ser_jax.signals.base import Signal
+
+
+def default_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.weight = 1.0  # factor of the CE term; 0 turns the classifier off (e.g. the "A only" model)
+    c.class_weighted = False  # ω_j ∝ 1/n_j from the training fold (001)
+    return c
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Softmax(Signal):
+    """Dense(C) on the encoder's head input (after the encoder's head dropout).
+
+    Attributes:
+      class_weighted: weigh each example by ω_{y} ∝ 1/n_y of the training fold; the weights
+        are this signal's state (`class_weights` [C]), fixed for the fold.
+    """
+
+    name = "softmax"
+    predicts = "logits"
+
+    class_weighted: bool = False
+
+    @classmethod
+    def from_config(cls, c) -> "Softmax":
+        return cls(weight=c.weight, class_weighted=bool(c.class_weighted))
+
+    def head(self, enc, x, *, encoder, num_classes, train, pairs) -> dict:
+        y = enc.head_input
+        if encoder.head_dropout:
+            y = nn.Dropout(encoder.head_dropout, deterministic=not train)(y)
+        logits = nn.Dense(num_classes, dtype=encoder.dtype, name=encoder.head_name)(y)
+        return {"logits": logits.astype(jnp.float32)}
+
+    def init_state(self, *, num_classes, embed_dim, train_labels) -> dict:
+        if not self.class_weighted:
+            return {}
+        return {"class_weights": jnp.asarray(losses.class_weights(np.asarray(train_labels), num_classes))}
+
+    def loss(self, out, batch, state):
+        ce = losses.masked_mean(losses.softmax_cross_entropy(
+            logits=out["logits"], labels=batch["label"], mask=batch["mask"],
+            class_weights=state.get("class_weights")), batch["mask"])
+        return self.weight * ce, {"loss/ce": ce}
+
+    def eval_sums(self, out, batch, num_classes) -> dict:
+        pred = jnp.argmax(out["logits"], axis=-1)
+        cells = (jax.nn.one_hot(batch["label"], num_classes, dtype=jnp.int32)[:, :, None]
+                 * jax.nn.one_hot(pred, num_classes, dtype=jnp.int32)[:, None, :])
+        return {"confusion": jnp.sum(cells * batch["mask"].astype(jnp.int32)[:, None, None], axis=0)}

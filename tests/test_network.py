@@ -1,0 +1,162 @@
+"""Encoders and the Network: shapes, the paper's parameter count, padding-independence of
+the BiGRU, the shared pairwise encoder, pooling, and config-time refusals."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ser_jax import layers, method
+from ser_jax.encoders.conv_gru import ConvGRU
+from ser_jax.encoders.parallel_cnn import ParallelCNN
+from ser_jax.encoders.satt import Satt
+from ser_jax.errors import SerJaxError
+from ser_jax.signals.center import Center
+from ser_jax.signals.pairwise import Pairwise
+from ser_jax.signals.reconstruction import Reconstruction
+from ser_jax.signals.softmax import Softmax
+
+KEY = jax.random.PRNGKey(0)
+
+
+def _init(network, x, lengths=None, pairs=False):
+    lengths = jnp.full((x.shape[0],), x.shape[1]) if lengths is None else lengths
+    return network.init(KEY, x, lengths, train=False, pairs=pairs)
+
+
+def test_parallel_cnn_s_plus_c_has_the_papers_026m_parameters():
+    network = method.Method(ParallelCNN(), (Softmax(), Center(weight=4.0))).network(4)
+    n = layers.count_params(_init(network, jnp.zeros((1, 188, 128)))["params"])
+    # convs 55,200 + FC 3200→64 204,864 + BN 128 + logits 260 = 260,452
+    assert n == pytest.approx(260_000, rel=0.05)
+    assert n == 260_452
+    assert method.Method(ParallelCNN(), (Softmax(), Center(weight=4.0))).count_params(4, 188, 128) == n
+
+
+def test_parallel_cnn_paths_pool_to_2x2_and_reconstruct_input_shape():
+    network = method.Method(ParallelCNN(channels=8), (Softmax(), Reconstruction(decoder_dims=(16,)))).network(7)
+    x = jax.random.uniform(KEY, (3, 63, 40))
+    variables = _init(network, x)
+    out = network.apply(variables, x, jnp.full((3,), 63), train=False)
+    assert out["logits"].shape == (3, 7) and out["embedding"].shape == (3, 64)
+    recon = out["reconstruction"]
+    assert recon.shape == x.shape and float(recon.min()) >= 0.0 and float(recon.max()) <= 1.0
+    # 4 paths × 8 channels × 2 × 2 feed the embedding FC and the decoder branch (the trunk)
+    assert variables["params"]["embed_fc"]["kernel"].shape == (4 * 8 * 2 * 2, 64)
+    assert variables["params"]["recon_fc"]["kernel"].shape == (4 * 8 * 2 * 2, 64)
+
+
+def test_bigru_output_ignores_padding_beyond_true_length():
+    network = method.Method(ConvGRU(conv_channels=(4, 8), gru_units=16, z_dim=8), (Softmax(),)).network(4)
+    x = jax.random.normal(KEY, (2, 60, 32))
+    lengths = jnp.array([37, 60])
+    variables = _init(network, x, lengths)
+    ref = network.apply(variables, x, lengths, train=False)
+    garbage = x.at[0, 37:].set(1e3)
+    longer = jnp.concatenate([x, jax.random.normal(KEY, (2, 25, 32))], axis=1)
+    for variant in (garbage, longer):
+        out = network.apply(variables, variant, lengths, train=False)
+        np.testing.assert_allclose(out["logits"], ref["logits"], rtol=1e-5, atol=1e-6)
+    shorter = network.apply(variables, x, jnp.array([20, 60]), train=False)
+    assert not np.allclose(shorter["logits"][0], ref["logits"][0])  # the length really is used
+    assert ref["embedding"].shape == (2, 8)
+
+
+def test_pairwise_head_shares_the_encoder_and_its_vectors_are_the_embeddings():
+    network = method.Method(Satt(conv_channels=(4, 4, 4, 4, 4)), (Pairwise(),)).network(4)
+    a = jax.random.normal(KEY, (2, 64, 48))
+    b = jax.random.normal(jax.random.PRNGKey(1), (2, 64, 48))
+    variables = _init(network, jnp.concatenate([a, b]), pairs=True)
+    lengths = jnp.full((4,), 64)
+    out = network.apply(variables, jnp.concatenate([a, b]), lengths, train=False, pairs=True)
+    assert out["pair_logits"].shape == (2, 2) and out["embedding"].shape == (4, 256)
+    swapped = network.apply(variables, jnp.concatenate([b, a]), lengths, train=False, pairs=True)
+    np.testing.assert_allclose(swapped["embedding"][:2], out["embedding"][2:], rtol=1e-5, atol=1e-6)
+    single = network.apply(variables, a, lengths[:2], train=False)  # evaluation: utterances, no pair head
+    assert "pair_logits" not in single
+    np.testing.assert_allclose(single["embedding"], out["embedding"][:2], rtol=1e-5, atol=1e-6)
+    assert set(variables["params"]) == {"encoder", "disc_hidden", "disc_out"}
+
+
+@pytest.mark.parametrize("shape,window", [((2, 9, 7, 3), None), ((3, 185, 123, 2), None), ((1, 4, 2, 1), None),
+                                          ((2, 9, 7, 3), (2, 2)), ((2, 25, 16, 4), (2, 2)), ((1, 8, 9, 2), (4, 3))])
+def test_max_pool_equals_flax_max_pool_values_and_gradients(shape, window):
+    """Random inputs: every window's maximum is unique, so the gradients agree too."""
+    import flax.linen as nn
+
+    x = jax.random.normal(KEY, shape)
+    pool = layers.half_max_pool if window is None else (lambda v: layers.max_pool(v, window))
+    window = window or (shape[1] // 2, shape[2] // 2)
+    reference = lambda v: nn.max_pool(v, window, strides=window)  # noqa: E731
+    np.testing.assert_array_equal(pool(x), reference(x))
+    grad = jax.grad(lambda v: jnp.sum(jnp.sin(pool(v))))(x)
+    expected = jax.grad(lambda v: jnp.sum(jnp.sin(reference(v))))(x)
+    np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_conv_weight_grad_reaches_every_encoder():
+    from configs import base
+
+    config = base.get_config()
+    config.model.conv_weight_grad = "xla"
+    config.features.crop_seconds = 1.0
+    for name in ("parallel_cnn", "conv_gru", "satt"):
+        config.model.encoder = name
+        assert method.from_config(config).encoder.conv_weight_grad == "xla"
+
+
+def test_bad_model_settings_fail_at_once_naming_the_config_key():
+    from configs import base
+
+    config = base.get_config()
+    config.model.conv_weight_grad = "fast"
+    with pytest.raises(SerJaxError, match=r"--config\.model\.conv_weight_grad: .*'fast'.*auto"):
+        method.from_config(config)
+    config = base.get_config()
+    config.model.encoder = "conv_gru"
+    config.model.conv_gru.unroll = -1
+    with pytest.raises(SerJaxError, match=r"--config\.model\.conv_gru\.unroll: .*≥ 0.*got -1"):
+        method.from_config(config)
+    config.model.encoder = "transformer"
+    with pytest.raises(SerJaxError, match=r"--config\.model\.encoder='transformer'.*parallel_cnn, conv_gru, satt"):
+        method.from_config(config)
+
+
+def _refusal(**settings):
+    from configs import base
+
+    config = base.get_config()
+    config.update_from_flattened_dict(settings)
+    with pytest.raises(SerJaxError) as err:
+        method.check(config)
+    return str(err.value)
+
+
+def test_impossible_combinations_are_refused_at_config_time_naming_the_keys():
+    message = _refusal(**{"model.encoder": "conv_gru", "signals.reconstruction.weight": 1.0})
+    assert "--config.signals.reconstruction.weight" in message and "--config.model.encoder=conv_gru" in message
+    assert "\n" not in message
+    message = _refusal(**{"signals.pairwise.weight": 1.0})  # softmax is on too: two batch kinds
+    assert "--config.signals.pairwise.weight" in message and "--config.signals.softmax.weight" in message
+    assert "--config.features.crop_seconds" in _refusal(**{"model.encoder": "satt", "features.crop_seconds": 0.0})
+    assert "--config.features.crop_seconds" in _refusal(**{"signals.reconstruction.weight": 1.0,
+                                                           "features.crop_seconds": 0.0})
+    assert "no training signal is on" in _refusal(**{"signals.softmax.weight": 0.0})
+
+
+def test_any_signal_on_any_encoder_where_shapes_allow():
+    from configs import base
+
+    built = []
+    for encoder in ("parallel_cnn", "conv_gru", "satt"):
+        for signals in ({"softmax": 1.0, "center": 0.5}, {"softmax": 0.0, "pairwise": 1.0},
+                        {"softmax": 1.0, "reconstruction": 1.0}):
+            config = base.get_config()
+            config.model.encoder = encoder
+            for name, weight in signals.items():
+                config.signals[name].weight = weight
+            if encoder == "conv_gru" and "reconstruction" in signals:
+                continue  # refused: tested above
+            built.append(method.from_config(config).describe())
+    assert "parallel_cnn + pairwise(1)" in built and "satt + softmax(1) + center(0.5)" in built
+    assert len(built) == 8

@@ -38,8 +38,10 @@ class FeatureParams:
       n_mfcc: cepstral coefficients (mfcc).
       log: `db` (10·log10 power, floor `log_floor`) or `ln` (natural log of magnitude + `log_floor`).
       log_floor: amin of the dB conversion / epsilon of the natural log.
-      top_db: `db` only: floor each utterance at (its max − top_db) dB, as librosa's
-        defaults do (80 for mfcc); 0 → no floor.
+      top_db: floor each utterance at its maximum minus top_db dB, as librosa's defaults do
+        (80): with `ln` the same dynamic range in natural-log units. Digital silence (exact
+        zeros, 3 % of EmoDB's frames) would otherwise give −100 to −200 dB outliers. 0 → no
+        floor (the log_floor alone).
       crop_seconds: fixed-length input: crop to this many seconds; 0 → variable length.
       pad: how a short utterance reaches the fixed length: `zero` pads the waveform
         (Tripathi et al.), `last_frame` repeats the last frame (Lian et al.).
@@ -101,7 +103,7 @@ class FeatureParams:
 _TRIPATHI = dict(sample_rate=16000, n_fft=2048, win_length=2048, hop_length=512, window="hann",
                  n_mels=128, n_mfcc=40, log="db", top_db=80.0, crop_seconds=6.0, pad="zero")
 _DAI = dict(sample_rate=16000, n_fft=1024, win_length=640, hop_length=160, window="hamming",
-            n_mels=128, log="db", crop_seconds=0.0)
+            n_mels=128, log="db", top_db=80.0, crop_seconds=0.0)
 
 PRESETS = {
     # 000 Tripathi et al.: 16 kHz, Hann 2048 = FFT 2048, hop 512, 128 mels / 40 MFCC, 6 s zero-padded;
@@ -112,10 +114,10 @@ PRESETS = {
     "dai_mel": FeatureParams(name="dai_mel", kind="logmel", **_DAI),
     "dai_stft": FeatureParams(name="dai_stft", kind="stft", **_DAI),
     # 002 Lian et al.: Hamming 20 ms, half overlap, 512-point FFT → 257 bins × 400 frames for 4 s,
-    # longer cut, shorter padded with the last frame, natural log.
+    # longer cut, shorter padded with the last frame, natural log (floored 80 dB below the maximum).
     "lian_stft": FeatureParams(name="lian_stft", kind="stft", sample_rate=16000, n_fft=512,
                                win_length=320, hop_length=160, window="hamming", log="ln",
-                               log_floor=1e-6, crop_seconds=4.0, pad="last_frame", fixed_frames=400),
+                               log_floor=1e-6, top_db=80.0, crop_seconds=4.0, pad="last_frame", fixed_frames=400),
 }
 
 
@@ -182,17 +184,24 @@ def _extract(y: np.ndarray, p: FeatureParams) -> np.ndarray:
     if p.kind == "stft":
         mag = magnitude(y, p)
         out = (librosa.amplitude_to_db(mag, **db)
-               if p.log == "db" else np.log(mag + p.log_floor))
+               if p.log == "db" else _floored(np.log(mag + p.log_floor), p.top_db / 20))
     else:
         power = magnitude(y, p) ** 2
         mel = np.einsum("ft,mf->mt", power, _mel_basis(p.sample_rate, p.n_fft, p.n_mels), optimize=True)
         log_mel = (librosa.power_to_db(mel, **db)
-                   if p.log == "db" else np.log(mel + p.log_floor))
+                   if p.log == "db" else _floored(np.log(mel + p.log_floor), p.top_db / 10))
         out = log_mel if p.kind == "logmel" else librosa.feature.mfcc(S=log_mel, n_mfcc=p.n_mfcc)
     out = np.ascontiguousarray(out.T, dtype=np.float32)
     if p.fixed_length:
         out = fit_frames(out, num_frames(0, p))
     return out
+
+
+def _floored(log_values: np.ndarray, decades: float) -> np.ndarray:
+    """Natural-log values floored `decades` powers of ten below their maximum (0: unchanged)."""
+    if not decades:
+        return log_values
+    return np.maximum(log_values, log_values.max() - decades * np.log(10.0))
 
 
 def magnitude(y: np.ndarray, p: FeatureParams) -> np.ndarray:

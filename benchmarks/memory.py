@@ -90,9 +90,10 @@ def main() -> None:
                                            data=data, offsets=None, computed=False)
         train = np.arange(n)
         t0 = time.perf_counter()
-        scaler = input_pipeline.fit_scaler("minmax", store, train)
+        scaler = input_pipeline.fit_scaler("minmax", store, train, np.full(n, frames))
         t1 = time.perf_counter()
-        source = input_pipeline.Source(store, train, np.zeros(n, np.int64), scaler)
+        source = input_pipeline.Source(store, train, np.zeros(n, np.int64), scaler,
+                                       input_pipeline.InputShape(params.fixed_length))
         batches = 0
         for _ in input_pipeline.train_batches(source, 32, seed=0, epoch=0):
             batches += 1

@@ -80,6 +80,9 @@ def get_config() -> ml_collections.ConfigDict:
     # took longer than the epoch itself on a GPU.
     config.train.checkpoint_every_s = 60.0
     config.train.input_scaling = "minmax"  # minmax | standardize | none, training-fold statistics
+    # One shift and scale per frequency bin / coefficient (False: one for all bins, as the
+    # first release did); fitted on the training fold's valid frames (padding left out).
+    config.train.scaling_per_bin = True
     config.train.bucket_frames = 100  # variable length: pad to a multiple of this
     config.train.max_frames = 0  # variable length: crop to this many frames; 0: no crop
     # Where an SVM on the embeddings predicts (the pairwise task, or no classifier head): its

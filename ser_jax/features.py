@@ -135,6 +135,14 @@ def num_frames(num_samples: int, p: FeatureParams) -> int:
     return 1 + int(num_samples) // p.hop_length  # librosa's centred framing
 
 
+def valid_frames(num_samples: np.ndarray, p: FeatureParams) -> np.ndarray:
+    """int [N] frames of each utterance's features that hold audio: all of a variable-length
+    input, and of a fixed-length one those before its padding."""
+    num_samples = np.asarray(num_samples, np.int64)
+    audio = 1 + num_samples // p.hop_length
+    return np.minimum(audio, num_frames(0, p)) if p.fixed_length else audio
+
+
 def fit_waveform(y: np.ndarray, p: FeatureParams) -> np.ndarray:
     """Crops a fixed-length input to `crop_seconds`, zero-padding it when `pad == 'zero'`."""
     if not p.fixed_length:

@@ -18,41 +18,61 @@ import numpy as np
 SCALINGS = ("minmax", "standardize", "none")
 
 
+_MIN_SPREAD = 1e-6  # a bin constant over the training fold keeps a finite scale
+
+
 @dataclasses.dataclass(frozen=True)
 class Scaler:
-    """Affine input scaling fitted on the training fold only.
+    """Affine input scaling fitted on the training fold only, per bin or with one scalar.
 
     `minmax` maps the training range to [0, 1] (the reconstruction target of Tripathi
     et al.), `standardize` to zero mean and unit variance, `none` leaves values as they are.
+
+    Attributes:
+      kind: `minmax`, `standardize` or `none`.
+      shift, scale: one value per bin (F), or one value for every bin.
     """
 
     kind: str
-    shift: float
-    scale: float
+    shift: tuple
+    scale: tuple
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        y = (np.asarray(x, np.float32) - self.shift) * self.scale
+        y = (np.asarray(x, np.float32) - np.asarray(self.shift, np.float32)) * np.asarray(self.scale, np.float32)
         return np.clip(y, 0.0, 1.0) if self.kind == "minmax" else y
 
 
-def fit_scaler(kind: str, store, records: np.ndarray) -> Scaler:
-    """Statistics of the valid frames of `records` (the training fold's utterances)."""
+def fit_scaler(kind: str, store, records: np.ndarray, valid_frames: np.ndarray, *, per_bin: bool = True) -> Scaler:
+    """Statistics of the training fold's utterances, over their valid frames only.
+
+    Args:
+      kind: `minmax`, `standardize` or `none`.
+      store: the FeatureStore.
+      records: int [N] records of the training fold's utterances.
+      valid_frames: int [N] frames of each that hold the utterance (not the padding of a
+        fixed-length input; `features.valid_frames`).
+      per_bin: one shift and scale per frequency bin / coefficient (an MFCC's c10 varies a
+        hundred times less than its c0), or one for all.
+    """
     if kind not in SCALINGS:
         raise ValueError(f"input scaling {kind!r} is not one of {SCALINGS}")
     if kind == "none":
-        return Scaler(kind, 0.0, 1.0)
+        return Scaler(kind, (0.0,), (1.0,))
+    axis = 0 if per_bin else None
     # One utterance at a time (float64 sums): the memory-mapped cache is never loaded whole,
     # so a corpus larger than RAM still trains.
     lo, hi, total, squares, count = np.inf, -np.inf, 0.0, 0.0, 0
-    for r in records:
-        f = np.asarray(store.get(int(r)), np.float64)
-        lo, hi = min(lo, float(f.min())), max(hi, float(f.max()))
-        total, squares, count = total + float(f.sum()), squares + float(np.square(f).sum()), count + f.size
+    for r, n in zip(records, valid_frames):
+        f = np.asarray(store.get(int(r))[:max(int(n), 1)], np.float64)
+        lo, hi = np.minimum(lo, f.min(axis=axis)), np.maximum(hi, f.max(axis=axis))
+        total, squares = total + f.sum(axis=axis), squares + np.square(f).sum(axis=axis)
+        count += f.shape[0] if per_bin else f.size
+    as_tuple = lambda v: tuple(float(a) for a in np.atleast_1d(v))  # noqa: E731
     if kind == "minmax":
-        return Scaler(kind, lo, 1.0 / max(hi - lo, 1e-12))
+        return Scaler(kind, as_tuple(lo), as_tuple(1.0 / np.maximum(hi - lo, _MIN_SPREAD)))
     mean = total / count
-    std = float(np.sqrt(max(squares / count - mean * mean, 0.0)))
-    return Scaler(kind, mean, 1.0 / max(std, 1e-12))
+    std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))
+    return Scaler(kind, as_tuple(mean), as_tuple(1.0 / np.maximum(std, _MIN_SPREAD)))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -180,7 +180,9 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
 
 def _prepare(config, corpus, store, fold) -> _Fold:
     tc = config.train
-    scaler = input_pipeline.fit_scaler(tc.input_scaling, store, corpus.record_index[fold.train])
+    scaler = input_pipeline.fit_scaler(tc.input_scaling, store, corpus.record_index[fold.train],
+                                       features.valid_frames(corpus.num_samples[fold.train], store.params),
+                                       per_bin=tc.scaling_per_bin)
     shape = input_pipeline.InputShape.from_config(tc, store.params)
     sources = {name: input_pipeline.Source(store, corpus.record_index[idx], corpus.labels[idx], scaler, shape)
                for name, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))}

@@ -23,11 +23,15 @@ def store():
     return _store([rng.normal(0, 1, (n, 8)) for n in (30, 12, 25)] + [rng.normal(5, 1, (40, 8))])
 
 
+def _all_frames(store, records):
+    return np.asarray([store.lengths[r] for r in records])
+
+
 def test_minmax_uses_training_utterances_only(store):
     train = np.asarray([0, 1, 2])
     frames = np.concatenate([store.get(r) for r in train])
-    scaler = input_pipeline.fit_scaler("minmax", store, train)
-    assert scaler.shift == frames.min()
+    scaler = input_pipeline.fit_scaler("minmax", store, train, _all_frames(store, train), per_bin=False)
+    assert scaler.shift == (frames.min(),)
     assert scaler(frames).min() == 0.0 and scaler(frames).max() == pytest.approx(1.0)
     assert scaler(store.get(3)).max() == 1.0  # the test utterance is clipped, not rescaled to its range
 
@@ -35,9 +39,50 @@ def test_minmax_uses_training_utterances_only(store):
 def test_standardize_matches_the_concatenated_statistics(store):
     train = np.asarray([0, 2, 3])
     frames = np.concatenate([store.get(r) for r in train]).astype(np.float64)
-    scaler = input_pipeline.fit_scaler("standardize", store, train)
-    assert scaler.shift == pytest.approx(frames.mean(), rel=1e-9)
-    assert scaler.scale == pytest.approx(1.0 / frames.std(), rel=1e-9)
-    assert input_pipeline.fit_scaler("none", store, train)(frames[:2]) == pytest.approx(frames[:2])
+    scaler = input_pipeline.fit_scaler("standardize", store, train, _all_frames(store, train), per_bin=False)
+    assert scaler.shift[0] == pytest.approx(frames.mean(), rel=1e-9)
+    assert scaler.scale[0] == pytest.approx(1.0 / frames.std(), rel=1e-9)
+    assert input_pipeline.fit_scaler("none", store, train, _all_frames(store, train))(frames[:2]) == \
+        pytest.approx(frames[:2])
     with pytest.raises(ValueError):
-        input_pipeline.fit_scaler("robust", store, train)
+        input_pipeline.fit_scaler("robust", store, train, _all_frames(store, train))
+
+
+def test_per_bin_scaling_gives_every_bin_the_same_range_and_spread():
+    """Like MFCCs: bin 0 varies 100 times more than bin 1. One scalar for all bins left the
+    small bin nearly constant after scaling (c10 had std 0.013); per bin, every bin spans [0, 1]
+    or has unit variance."""
+    rng = np.random.default_rng(0)
+    spread = np.asarray([100.0, 1.0, 10.0])
+    store = _store([rng.normal(0, 1, (n, 3)) * spread + [50.0, -3.0, 0.0] for n in (40, 30, 50)])
+    train = np.arange(3)
+    frames = np.concatenate([store.get(r) for r in train])
+    minmax = input_pipeline.fit_scaler("minmax", store, train, _all_frames(store, train))(frames)
+    np.testing.assert_allclose(minmax.min(axis=0), 0.0, atol=1e-6)
+    np.testing.assert_allclose(minmax.max(axis=0), 1.0, atol=1e-6)
+    standard = input_pipeline.fit_scaler("standardize", store, train, _all_frames(store, train))(frames)
+    np.testing.assert_allclose(standard.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(standard.std(axis=0), 1.0, atol=1e-5)
+
+
+def test_scaling_statistics_leave_out_the_padding_of_fixed_length_inputs():
+    """A fixed-length input pads a short utterance (here: 60 frames of audio, then the
+    floor value −80 up to 100 frames); the padding must not enter the statistics."""
+    rng = np.random.default_rng(1)
+    audio = [rng.normal(0, 1, (60, 4)), rng.normal(0, 1, (100, 4))]
+    padded = [np.concatenate([audio[0], np.full((40, 4), -80.0)]), audio[1]]
+    store = _store(padded)
+    valid = np.asarray([60, 100])
+    scaler = input_pipeline.fit_scaler("standardize", store, np.arange(2), valid)
+    frames = np.concatenate(audio)
+    np.testing.assert_allclose(scaler.shift, frames.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(scaler.scale, 1.0 / frames.std(axis=0), rtol=1e-6)
+    lo = input_pipeline.fit_scaler("minmax", store, np.arange(2), valid).shift
+    np.testing.assert_allclose(lo, frames.min(axis=0))  # not −80
+
+
+def test_valid_frames_stop_where_a_fixed_length_input_is_padded():
+    p = features.PRESETS["tripathi_mel"]  # 6 s, hop 512: 188 frames
+    np.testing.assert_array_equal(features.valid_frames([16000, 96000, 160000], p), [32, 188, 188])
+    v = features.PRESETS["dai_mel"]  # variable length: every frame holds audio
+    np.testing.assert_array_equal(features.valid_frames([16000], v), [features.num_frames(16000, v)])

@@ -16,6 +16,7 @@ import optax
 
 CENTER_RULES = ("wen", "moving_mean")
 CENTER_NORMS = ("l2", "l1")
+CENTER_REDUCTIONS = ("sum", "mean")
 
 
 def masked_mean(values: jax.Array, mask: jax.Array) -> jax.Array:
@@ -64,8 +65,10 @@ def softmax_cross_entropy(*, logits: jax.Array, labels: jax.Array, mask: jax.Arr
 
 
 def center_loss(*, embeddings: jax.Array, centers: jax.Array, labels: jax.Array,
-                mask: jax.Array, norm: str = "l2") -> jax.Array:
-    """½‖z_i − c_{y_i}‖² (Wen et al., eq. 1 of Tripathi et al.) or the L1 variant ‖z_i − c_{y_i}‖₁.
+                mask: jax.Array, norm: str = "l2", reduce: str = "sum") -> jax.Array:
+    """½‖z_i − c_{y_i}‖² (Wen et al., eq. 1 of Tripathi et al.) or the L1 variant ‖z_i − c_{y_i}‖₁,
+    summed over the D dimensions (the papers) or averaged over them (`reduce="mean"`: the
+    same λ then weighs the term alike whatever the embedding size).
 
     No gradient reaches the centers: they move only through `update_centers`.
 
@@ -75,17 +78,21 @@ def center_loss(*, embeddings: jax.Array, centers: jax.Array, labels: jax.Array,
       labels: int [B].
       mask: [B].
       norm: `l2` or `l1`.
+      reduce: `sum` or `mean` over the D dimensions.
 
     Returns:
       [B] per-example loss, 0 on masked rows.
     """
     diff = embeddings.astype(jnp.float32) - jax.lax.stop_gradient(centers)[labels]
     if norm == "l2":
-        per = 0.5 * jnp.sum(diff ** 2, axis=-1)
+        per = 0.5 * diff ** 2
     elif norm == "l1":
-        per = jnp.sum(jnp.abs(diff), axis=-1)
+        per = jnp.abs(diff)
     else:
         raise ValueError(f"center loss norm {norm!r} is not one of {CENTER_NORMS}")
+    if reduce not in CENTER_REDUCTIONS:
+        raise ValueError(f"center loss reduction {reduce!r} is not one of {CENTER_REDUCTIONS}")
+    per = jnp.sum(per, axis=-1) if reduce == "sum" else jnp.mean(per, axis=-1)
     return jnp.where(mask > 0, per, 0.0)
 
 

@@ -86,7 +86,7 @@ def loss_fn(params, state: TrainState, batch: dict, key: jax.Array, *, method: M
                                   rngs={"dropout": key}, mutable=["batch_stats"])
     terms, total = {}, None
     for signal in method.signals:
-        weighted, signal_terms = signal.loss(out, batch, state.signals.get(signal.name, {}))
+        weighted, signal_terms = signal.loss(out, batch, state.signals.get(signal.name, {}), step=state.step)
         terms.update(signal_terms)
         total = weighted if total is None else total + weighted
     terms["loss/total"] = total

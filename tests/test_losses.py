@@ -41,6 +41,40 @@ def test_center_loss_l2_l1_and_mask():
                                                   norm="l1"), [3.0, 5.0, 0.0])
 
 
+def test_center_loss_mean_over_dimensions_means_the_same_whatever_the_embedding_size():
+    z = jnp.array([[1.0, 2.0], [3.0, 4.0], [7.0, 7.0]])
+    centers = jnp.array([[0.0, 0.0], [1.0, 1.0]])
+    labels, mask = jnp.array([0, 1, 1]), jnp.array([1.0, 1.0, 0.0])
+    # the sums above over D = 2: 2.5 / 2, 6.5 / 2; L1 3 / 2, 5 / 2
+    np.testing.assert_allclose(losses.center_loss(embeddings=z, centers=centers, labels=labels, mask=mask,
+                                                  reduce="mean"), [1.25, 3.25, 0.0])
+    np.testing.assert_allclose(losses.center_loss(embeddings=z, centers=centers, labels=labels, mask=mask,
+                                                  norm="l1", reduce="mean"), [1.5, 2.5, 0.0])
+    rng = np.random.default_rng(0)
+    values = {}
+    for d in (64, 256):
+        e = jnp.asarray(rng.normal(size=(512, d)), jnp.float32)
+        values[d] = {r: float(jnp.mean(losses.center_loss(embeddings=e, centers=jnp.zeros((1, d)),
+                                                          labels=jnp.zeros(512, jnp.int32), mask=jnp.ones(512),
+                                                          reduce=r))) for r in ("sum", "mean")}
+    assert values[256]["mean"] == pytest.approx(values[64]["mean"], rel=0.05)  # ≈ ½ either way
+    assert values[256]["sum"] == pytest.approx(4 * values[64]["sum"], rel=0.05)  # the papers' sum grows with D
+
+
+def test_center_weight_warms_up_linearly_from_zero():
+    from ser_jax.signals.center import Center
+
+    out = {"embedding": jnp.array([[1.0, 2.0], [3.0, 4.0]])}
+    batch = {"label": jnp.array([0, 1]), "mask": jnp.ones(2)}
+    state = {"centers": jnp.zeros((2, 2))}
+    signal = Center(weight=4.0, warmup_steps=10)
+    weighted = [float(signal.loss(out, batch, state, step=jnp.int32(s))[0]) for s in (0, 5, 10, 50)]
+    value = float(signal.loss(out, batch, state, step=jnp.int32(0))[1]["loss/center"])
+    assert value == pytest.approx((2.5 + 12.5) / 2)  # ½(1 + 4), ½(9 + 16): the unweighted term
+    assert weighted == pytest.approx([0.0, 2.0 * value, 4.0 * value, 4.0 * value])
+    assert float(Center(weight=4.0).loss(out, batch, state, step=jnp.int32(0))[0]) == pytest.approx(4.0 * value)
+
+
 def test_no_gradient_reaches_the_centers_but_embeddings_get_one():
     z = jnp.array([[1.0, 2.0], [3.0, 4.0]])
     centers = jnp.array([[0.0, 0.0], [1.0, 1.0]])
@@ -111,6 +145,8 @@ def test_pairwise_cross_entropy():
 def test_unknown_options_are_refused():
     with pytest.raises(ValueError, match="norm 'l3'"):
         losses.center_loss(embeddings=Z, centers=CENTERS, labels=LABELS, mask=jnp.ones(3), norm="l3")
+    with pytest.raises(ValueError, match="reduction"):
+        losses.center_loss(embeddings=Z, centers=CENTERS, labels=LABELS, mask=jnp.ones(3), reduce="max")
     with pytest.raises(ValueError, match="rule 'sgd'"):
         losses.update_centers(centers=CENTERS, embeddings=Z, labels=LABELS, mask=jnp.ones(3),
                               alpha=0.5, rule="sgd")

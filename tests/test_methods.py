@@ -59,7 +59,7 @@ class SpreadPenalty(Signal):
     def init_state(self, *, num_classes, embed_dim, train_labels):
         return {"steps": jnp.zeros((), jnp.int32)}
 
-    def loss(self, out, batch, state):
+    def loss(self, out, batch, state, *, step):
         value = losses.masked_mean(jnp.sum(out["embedding"] ** 2, axis=-1), batch["mask"])
         return self.weight * value, {"loss/spread": value}
 

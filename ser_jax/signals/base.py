@@ -5,7 +5,7 @@ A signal is a frozen dataclass of its settings, built from `config.signals.<name
 
 - `head(enc, x, ...)`: layers on the encoder's outputs (created in the `Network` module)
   → named outputs; called in the order of `ser_jax.signals.SIGNALS`;
-- `loss(out, batch, state)` → (weighted total, {"loss/<term>": value}); `steps.loss_fn`
+- `loss(out, batch, state, step=...)` → (weighted total, {"loss/<term>": value}); `steps.loss_fn`
   adds the signals' totals, in registry order;
 - `init_state(...)` / `update_state(...)`: what the signal carries in `TrainState.signals`
   (the class centers; the fold's class weights), changed only by `update_state`;
@@ -45,7 +45,8 @@ class Signal:
     def head(self, enc, x, *, encoder, num_classes: int, train: bool, pairs: bool) -> dict:
         return {}
 
-    def loss(self, out: dict, batch: dict, state: dict):
+    def loss(self, out: dict, batch: dict, state: dict, *, step):
+        """(weighted total, {"loss/<term>": unweighted value}); `step` is the int32 step count."""
         raise NotImplementedError
 
     def init_state(self, *, num_classes: int, embed_dim: int, train_labels: np.ndarray) -> dict:

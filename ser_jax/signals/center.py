@@ -18,6 +18,12 @@ def default_config() -> ml_collections.ConfigDict:
     c.norm = "l2"  # l2 (eq. 1 of 000) | l1 (the variant 000 mentions)
     c.rule = "wen"  # how centers move: wen (Wen et al.) | moving_mean (001)
     c.alpha = 0.5  # center update rate α
+    # Over the embedding's D dimensions: sum (the papers; the term grows with D: with D = 64
+    # and λ1 = 4 it starts ~30× the CE) | mean (λ means the same whatever D).
+    c.reduce = "sum"
+    # Steps over which λ rises linearly from 0 (the centers start at zero and the embedding
+    # is still random: a full-weight term at first pulls every embedding to the origin); 0: none.
+    c.warmup_steps = 0
     return c
 
 
@@ -27,6 +33,8 @@ class Center(Signal):
       norm: `l2` or `l1` distance to the own class center.
       rule: `wen` or `moving_mean` (see losses.update_centers).
       alpha: center update rate.
+      reduce: `sum` or `mean` over the embedding's dimensions.
+      warmup_steps: λ rises linearly from 0 to `weight` over this many steps (0: none).
     """
 
     name = "center"
@@ -34,6 +42,8 @@ class Center(Signal):
     norm: str = "l2"
     rule: str = "wen"
     alpha: float = 0.5
+    reduce: str = "sum"
+    warmup_steps: int = 0
 
     @classmethod
     def from_config(cls, c) -> "Center":
@@ -41,16 +51,24 @@ class Center(Signal):
             raise SerJaxError(f"--config.signals.center.norm={c.norm!r}: choose one of {losses.CENTER_NORMS}")
         if c.rule not in losses.CENTER_RULES:
             raise SerJaxError(f"--config.signals.center.rule={c.rule!r}: choose one of {losses.CENTER_RULES}")
-        return cls(weight=c.weight, norm=c.norm, rule=c.rule, alpha=c.alpha)
+        if c.reduce not in losses.CENTER_REDUCTIONS:
+            raise SerJaxError(f"--config.signals.center.reduce={c.reduce!r}: choose one of {losses.CENTER_REDUCTIONS}")
+        if c.warmup_steps < 0:
+            raise SerJaxError(f"--config.signals.center.warmup_steps={c.warmup_steps} is negative")
+        return cls(weight=c.weight, norm=c.norm, rule=c.rule, alpha=c.alpha, reduce=c.reduce,
+                   warmup_steps=c.warmup_steps)
 
     def init_state(self, *, num_classes, embed_dim, train_labels) -> dict:
         return {"centers": jnp.zeros((num_classes, embed_dim), jnp.float32)}
 
-    def loss(self, out, batch, state):
+    def loss(self, out, batch, state, *, step):
         value = losses.masked_mean(losses.center_loss(
             embeddings=out["embedding"], centers=state["centers"], labels=batch["label"], mask=batch["mask"],
-            norm=self.norm), batch["mask"])
-        return self.weight * value, {"loss/center": value}
+            norm=self.norm, reduce=self.reduce), batch["mask"])
+        weight = self.weight
+        if self.warmup_steps:
+            weight = weight * jnp.minimum(step.astype(jnp.float32) / self.warmup_steps, 1.0)
+        return weight * value, {"loss/center": value}
 
     def update_state(self, state, out, batch) -> dict:
         return {"centers": losses.update_centers(centers=state["centers"], embeddings=out["embedding"],

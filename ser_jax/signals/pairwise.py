@@ -63,7 +63,7 @@ class Pairwise(Signal):
         return {"pair_logits": nn.Dense(2, dtype=encoder.dtype, name="disc_out")(h).astype(jnp.float32),
                 "pair_embeddings": (e1.astype(jnp.float32), e2.astype(jnp.float32))}
 
-    def loss(self, out, batch, state):
+    def loss(self, out, batch, state, *, step):
         e1, e2 = out["pair_embeddings"]
         mask, same = batch["mask"], batch["same"]
         cos = losses.masked_mean(losses.cosine_margin(x1=e1, x2=e2, same=same, mask=mask, margin=self.margin), mask)

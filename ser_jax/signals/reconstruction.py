@@ -60,7 +60,7 @@ class Reconstruction(Signal):
         r = nn.Dense(frames * bins, dtype=encoder.dtype, name="decoder_out")(r)
         return {"reconstruction": nn.sigmoid(r.astype(jnp.float32)).reshape(batch, frames, bins)}
 
-    def loss(self, out, batch, state):
+    def loss(self, out, batch, state, *, step):
         value = losses.masked_mean(self._per_example(out, batch), batch["mask"])
         return self.weight * value, {"loss/recon": value}
 

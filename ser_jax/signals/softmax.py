@@ -51,7 +51,7 @@ class Softmax(Signal):
             return {}
         return {"class_weights": jnp.asarray(losses.class_weights(np.asarray(train_labels), num_classes))}
 
-    def loss(self, out, batch, state):
+    def loss(self, out, batch, state, *, step):
         ce = losses.masked_mean(losses.softmax_cross_entropy(
             logits=out["logits"], labels=batch["label"], mask=batch["mask"],
             class_weights=state.get("class_weights")), batch["mask"])

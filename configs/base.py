@@ -62,9 +62,11 @@ def get_config() -> ml_collections.ConfigDict:
     config.signals = signals
 
     config.optim = ml_collections.ConfigDict()
-    config.optim.name = "adadelta"  # adadelta (000) | adam (001, 002) | sgd
+    config.optim.name = "adadelta"  # adadelta (000) | adam (001, 002) | adamw | sgd
     config.optim.learning_rate = 1.0
     config.optim.schedule = "constant"  # constant | cosine (decay to 0 over training)
+    config.optim.warmup_steps = 0  # linear warm-up of the rate from 0 over this many steps
+    config.optim.weight_decay = 0.0  # adamw's decoupled weight decay
     config.optim.grad_clip = 0.0  # global-norm clipping; 0: none
 
     config.train = ml_collections.ConfigDict()

@@ -33,16 +33,26 @@ class NonFiniteLoss(SerJaxError):
 
 
 def build_optimizer(optim, total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """The optimizer and learning-rate schedule `config.optim` describes."""
+    """The optimizer and learning-rate schedule `config.optim` describes: a constant rate or a
+    cosine decay to 0 over training, after a linear warm-up of `warmup_steps` from 0."""
+    warmup = min(int(optim.get("warmup_steps", 0)), max(total_steps - 1, 0))
     if optim.schedule == "constant":
         schedule = optax.constant_schedule(optim.learning_rate)
+        if warmup:
+            schedule = optax.join_schedules([optax.linear_schedule(0.0, optim.learning_rate, warmup), schedule],
+                                            [warmup])
     elif optim.schedule == "cosine":
-        schedule = optax.cosine_decay_schedule(optim.learning_rate, max(total_steps, 1))
+        schedule = (optax.warmup_cosine_decay_schedule(0.0, optim.learning_rate, warmup, max(total_steps, 1))
+                    if warmup else optax.cosine_decay_schedule(optim.learning_rate, max(total_steps, 1)))
     else:
         raise SerJaxError(f"unknown --config.optim.schedule {optim.schedule!r}: constant | cosine")
-    makers = {"adadelta": optax.adadelta, "adam": optax.adam, "sgd": optax.sgd}
+    decay = float(optim.get("weight_decay", 0.0))
+    makers = {"adadelta": optax.adadelta, "adam": optax.adam, "sgd": optax.sgd,
+              "adamw": lambda lr: optax.adamw(lr, weight_decay=decay)}
     if optim.name not in makers:
         raise SerJaxError(f"unknown --config.optim.name {optim.name!r}: {' | '.join(makers)}")
+    if decay and optim.name != "adamw":
+        raise SerJaxError(f"--config.optim.weight_decay={decay} needs --config.optim.name=adamw (decoupled decay)")
     tx = makers[optim.name](schedule)
     if optim.grad_clip:
         tx = optax.chain(optax.clip_by_global_norm(optim.grad_clip), tx)
@@ -182,7 +192,7 @@ def _prepare(config, corpus, store, fold) -> _Fold:
     tc = config.train
     scaler = input_pipeline.fit_scaler(tc.input_scaling, store, corpus.record_index[fold.train],
                                        features.valid_frames(corpus.num_samples[fold.train], store.params),
-                                       per_bin=tc.scaling_per_bin)
+                                       per_bin=tc.get("scaling_per_bin", False))
     shape = input_pipeline.InputShape.from_config(tc, store.params)
     sources = {name: input_pipeline.Source(store, corpus.record_index[idx], corpus.labels[idx], scaler, shape)
                for name, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))}

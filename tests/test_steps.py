@@ -109,3 +109,28 @@ def test_eval_step_counts_ignore_padding():
     confusion = np.asarray(out["confusion"])
     assert confusion.sum() == 5  # 6 rows, one padded
     np.testing.assert_array_equal(confusion.sum(axis=1), [2, 2, 0, 1])
+
+
+def test_optimizer_warm_up_cosine_decay_and_decoupled_weight_decay():
+    import ml_collections
+
+    from ser_jax import train
+    from ser_jax.errors import SerJaxError
+
+    optim = ml_collections.ConfigDict({"name": "adamw", "learning_rate": 1e-3, "schedule": "cosine",
+                                       "warmup_steps": 10, "weight_decay": 0.1, "grad_clip": 0.0})
+    tx, schedule = train.build_optimizer(optim, total_steps=110)
+    rates = [float(schedule(s)) for s in (0, 5, 10, 60, 110)]
+    assert rates == pytest.approx([0.0, 5e-4, 1e-3, 5e-4, 0.0], abs=1e-9)  # linear up, cosine down to 0
+    params = {"w": jnp.ones(3)}
+    state = tx.init(params)
+    for _ in range(11):  # zero gradients: only the decoupled decay moves the weights
+        updates, state = tx.update({"w": jnp.zeros(3)}, state, params)
+        params = optax.apply_updates(params, updates)
+    assert 0.99 < float(params["w"][0]) < 1.0
+    optim.update(schedule="constant", name="adam", weight_decay=0.0)
+    _, constant = train.build_optimizer(optim, total_steps=110)
+    assert [float(constant(s)) for s in (0, 5, 10, 100)] == pytest.approx([0.0, 5e-4, 1e-3, 1e-3], abs=1e-9)
+    optim.weight_decay = 0.1
+    with pytest.raises(SerJaxError, match="weight_decay.*adamw"):
+        train.build_optimizer(optim, total_steps=110)

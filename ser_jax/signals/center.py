@@ -51,12 +51,13 @@ class Center(Signal):
             raise SerJaxError(f"--config.signals.center.norm={c.norm!r}: choose one of {losses.CENTER_NORMS}")
         if c.rule not in losses.CENTER_RULES:
             raise SerJaxError(f"--config.signals.center.rule={c.rule!r}: choose one of {losses.CENTER_RULES}")
-        if c.reduce not in losses.CENTER_REDUCTIONS:
-            raise SerJaxError(f"--config.signals.center.reduce={c.reduce!r}: choose one of {losses.CENTER_REDUCTIONS}")
-        if c.warmup_steps < 0:
-            raise SerJaxError(f"--config.signals.center.warmup_steps={c.warmup_steps} is negative")
-        return cls(weight=c.weight, norm=c.norm, rule=c.rule, alpha=c.alpha, reduce=c.reduce,
-                   warmup_steps=c.warmup_steps)
+        # Runs saved before these keys existed had the papers' sum and no warm-up.
+        reduce, warmup = c.get("reduce", "sum"), c.get("warmup_steps", 0)
+        if reduce not in losses.CENTER_REDUCTIONS:
+            raise SerJaxError(f"--config.signals.center.reduce={reduce!r}: choose one of {losses.CENTER_REDUCTIONS}")
+        if warmup < 0:
+            raise SerJaxError(f"--config.signals.center.warmup_steps={warmup} is negative")
+        return cls(weight=c.weight, norm=c.norm, rule=c.rule, alpha=c.alpha, reduce=reduce, warmup_steps=warmup)
 
     def init_state(self, *, num_classes, embed_dim, train_labels) -> dict:
         return {"centers": jnp.zeros((num_classes, embed_dim), jnp.float32)}

@@ -99,6 +99,12 @@ class Method:
                                        train_labels=train_labels) for s in self.signals}
         return {name: state for name, state in states.items() if state}
 
+    def init_params(self, params: dict, train_source) -> dict:
+        """Initial parameters after each signal's data-dependent adjustment (if any)."""
+        for signal in self.signals:
+            params = signal.init_params(params, train_source)
+        return params
+
     def batches(self, source, batch_size: int, *, seed: int, epoch: int):
         """Training batches of one epoch (pairs when a signal samples them)."""
         from ser_jax import input_pipeline

@@ -139,6 +139,8 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
     init_key, step_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(config.seed), k))
     state = steps.create_train_state(ctx.method, ctx.num_classes, tx, init_key, next(iter(batches(epoch=0))),
                                      train_labels=train_source.labels)
+    params = ctx.method.init_params(state.params, train_source)
+    state = state.replace(params=params, opt_state=tx.init(params))
     ckpts = checkpointing.FoldCheckpoints(fold_dir / rundir.CHECKPOINTS)
     best = _host_best(state)
     progress = {"epoch": 0, "best_score": -np.inf, "best_epoch": 0}

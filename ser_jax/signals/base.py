@@ -7,6 +7,7 @@ A signal is a frozen dataclass of its settings, built from `config.signals.<name
   → named outputs; called in the order of `ser_jax.signals.SIGNALS`;
 - `loss(out, batch, state, step=...)` → (weighted total, {"loss/<term>": value}); `steps.loss_fn`
   adds the signals' totals, in registry order;
+- `init_params(params, train_source)`: a data-dependent start for its head's parameters;
 - `init_state(...)` / `update_state(...)`: what the signal carries in `TrainState.signals`
   (the class centers; the fold's class weights), changed only by `update_state`;
 - `batch` and `batches(...)`: the kind of training batch it needs (utterances or pairs) and
@@ -51,6 +52,10 @@ class Signal:
 
     def init_state(self, *, num_classes: int, embed_dim: int, train_labels: np.ndarray) -> dict:
         return {}
+
+    def init_params(self, params: dict, train_source) -> dict:
+        """The network's initial parameters, adjusted from the training fold's data (its head's)."""
+        return params
 
     def update_state(self, state: dict, out: dict, batch: dict) -> dict:
         return state

@@ -7,6 +7,7 @@ import dataclasses
 import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from ser_jax import layers, losses
 from ser_jax.errors import SerJaxError
@@ -18,6 +19,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.weight = 0.0  # λ2 (000); 0 turns reconstruction and its decoder off
     c.hidden = 64  # the branch's FC + BN width (not given: same as the embedding)
     c.decoder_dims = (256,)  # decoder hidden FCs before the sigmoid output (not given)
+    # Start the output layer's bias at the logit of each input cell's training-fold mean, so
+    # the decoder starts where a constant predictor would end (mean) rather than at 0.5 (zero).
+    c.init_bias = "mean"
     return c
 
 
@@ -29,16 +33,32 @@ class Reconstruction(Signal):
     Attributes:
       hidden: width of the branch's FC + BN layer.
       decoder_dims: hidden FC layers of the decoder before the output layer.
+      init_bias: `zero` (flax's default) or `mean`: the output bias starts at the logit of
+        each cell's training-fold mean (the decoder starts at the per-cell-mean predictor).
     """
 
     name = "reconstruction"
 
     hidden: int = 64
     decoder_dims: tuple = (256,)
+    init_bias: str = "zero"
 
     @classmethod
     def from_config(cls, c) -> "Reconstruction":
-        return cls(weight=c.weight, hidden=c.hidden, decoder_dims=tuple(c.decoder_dims))
+        init_bias = c.get("init_bias", "zero")  # runs saved before the key: zero
+        if init_bias not in ("zero", "mean"):
+            raise SerJaxError(f"--config.signals.reconstruction.init_bias={init_bias!r}: zero | mean")
+        return cls(weight=c.weight, hidden=c.hidden, decoder_dims=tuple(c.decoder_dims), init_bias=init_bias)
+
+    def init_params(self, params, train_source):
+        if self.init_bias == "zero":
+            return params
+        total, n = 0.0, len(train_source)
+        for start in range(0, n, 64):  # scaled training inputs, a chunk at a time
+            total = total + train_source.features_of(np.arange(start, min(start + 64, n)))[0].sum(axis=0, dtype=np.float64)
+        mean = np.clip(total / n, 1e-3, 1 - 1e-3)
+        bias = np.log(mean / (1 - mean)).reshape(-1).astype(np.float32)
+        return {**params, "decoder_out": {**params["decoder_out"], "bias": jnp.asarray(bias)}}
 
     @classmethod
     def check(cls, config, encoder) -> None:

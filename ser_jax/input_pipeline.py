@@ -94,19 +94,22 @@ class InputShape:
         return cls(params.fixed_length, train_config.bucket_frames, train_config.max_frames)
 
 
-def prepare(feats: list, scaler: Scaler, shape: InputShape) -> tuple[np.ndarray, np.ndarray]:
+def prepare(feats: list, scaler: Scaler, shape: InputShape, valid=None) -> tuple[np.ndarray, np.ndarray]:
     """The one input path of training, evaluation and predict: each utterance's features
-    [T_i, F] cropped, scaled and zero-padded into [len(feats), T, F], with true lengths."""
+    [T_i, F] cropped, scaled and zero-padded into [len(feats), T, F], with true lengths:
+    the frames that hold audio (`valid[i]`, from `features.valid_frames`, where a
+    fixed-length input was padded when computed; else all T_i)."""
     if shape.max_frames and not shape.fixed_length:
         feats = [f[:shape.max_frames] for f in feats]
     lengths = np.asarray([f.shape[0] for f in feats], np.int32)
+    true = lengths if valid is None else np.clip(np.asarray(valid, np.int64), 1, lengths).astype(np.int32)
     frames = int(lengths.max())
     if not shape.fixed_length:
         frames = -(-frames // shape.bucket_frames) * shape.bucket_frames
     out = np.zeros((len(feats), frames, feats[0].shape[1]), np.float32)
     for j, f in enumerate(feats):
         out[j, :f.shape[0]] = scaler(f)
-    return out, lengths
+    return out, true
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +122,8 @@ class Source:
       labels: int [N].
       scaler: input scaling (fitted on the training fold).
       shape: how features become a batch's frames.
+      valid: int [N] frames of each utterance that hold audio (`features.valid_frames`), or
+        None: all of them.
     """
 
     store: object
@@ -126,13 +131,15 @@ class Source:
     labels: np.ndarray
     scaler: Scaler
     shape: InputShape
+    valid: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.records.shape[0])
 
     def features_of(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Scaled, padded features [len(idx), T, F] and true lengths [len(idx)]."""
-        return prepare([np.asarray(self.store.get(int(self.records[i]))) for i in idx], self.scaler, self.shape)
+        valid = None if self.valid is None else self.valid[np.asarray(idx)]
+        return prepare([np.asarray(self.store.get(int(self.records[i]))) for i in idx], self.scaler, self.shape, valid)
 
 
 def _classify_batch(source: Source, idx: np.ndarray, batch_size: int) -> dict:

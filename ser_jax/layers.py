@@ -32,6 +32,28 @@ def half_max_pool(x: jax.Array) -> jax.Array:
     return max_pool(x, (x.shape[1] // 2, x.shape[2] // 2))
 
 
+def valid_half_max_pool(x: jax.Array, lengths: jax.Array) -> jax.Array:
+    """Max-pool [B, H, W, C] to [B, 2, 2, C] over the halves of each example's first
+    `lengths[b]` rows (its valid frames) and the halves of the columns, so padding never
+    reaches the pooled features. With every row valid it equals `half_max_pool`; a single
+    valid row fills both time halves.
+
+    Args:
+      x: [B, H, W, C].
+      lengths: int [B] valid rows, 1 ≤ lengths ≤ H.
+    """
+    b, h, w, c = x.shape
+    w2 = w // 2
+    x = x[:, :, :2 * w2].reshape(b, h, 2, w2, c).max(axis=3)  # [B, H, 2, C]
+    lengths = jnp.clip(lengths.astype(jnp.int32), 1, h)[:, None]
+    half = jnp.maximum(lengths // 2, 1)
+    t = jnp.arange(h)[None, :]
+    first = t < half
+    second = jnp.where(lengths >= 2, (t >= half) & (t < 2 * half), first)
+    halves = [jnp.where(m[:, :, None, None], x, -jnp.inf).max(axis=1) for m in (first, second)]
+    return jnp.stack(halves, axis=1)
+
+
 def fc_bn_relu(x: jax.Array, width: int, name: str, *, train: bool, momentum: float, dtype) -> jax.Array:
     """Dense `{name}_fc` → BatchNorm `{name}_bn` → ReLU, created in the calling module."""
     y = nn.Dense(width, dtype=dtype, name=f"{name}_fc")(x)

@@ -146,7 +146,8 @@ def _per_fold_outputs(run: TrainedRun, paths):
         feats = features.extract(wav, run.params)
         outputs = []
         for fold in run.folds:
-            x, lengths = input_pipeline.prepare([feats], fold.scaler, run.shape)
+            x, lengths = input_pipeline.prepare([feats], fold.scaler, run.shape,
+                                                features.valid_frames([len(wav)], run.params))
             probs, emb = apply(fold.variables, jnp.asarray(x), jnp.asarray(lengths))
             emb = np.asarray(emb[0])
             if fold.classifier is not None:

@@ -196,7 +196,8 @@ def _prepare(config, corpus, store, fold) -> _Fold:
                                        features.valid_frames(corpus.num_samples[fold.train], store.params),
                                        per_bin=tc.get("scaling_per_bin", False))
     shape = input_pipeline.InputShape.from_config(tc, store.params)
-    sources = {name: input_pipeline.Source(store, corpus.record_index[idx], corpus.labels[idx], scaler, shape)
+    sources = {name: input_pipeline.Source(store, corpus.record_index[idx], corpus.labels[idx], scaler, shape,
+                                           features.valid_frames(corpus.num_samples[idx], store.params))
                for name, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
     mesh = parallel.data_mesh(tc.num_devices)
     parallel.check_batch_size(tc.batch_size, mesh)

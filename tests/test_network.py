@@ -160,3 +160,32 @@ def test_any_signal_on_any_encoder_where_shapes_allow():
             built.append(method.from_config(config).describe())
     assert "parallel_cnn + pairwise(1)" in built and "satt + softmax(1) + center(0.5)" in built
     assert len(built) == 8
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 7, 3), (3, 40, 16, 2), (1, 4, 2, 1)])
+def test_valid_half_max_pool_equals_half_max_pool_on_full_inputs_and_ignores_padding(shape):
+    x = jax.random.uniform(KEY, shape)
+    full = jnp.full((shape[0],), shape[1])
+    np.testing.assert_array_equal(layers.valid_half_max_pool(x, full), layers.half_max_pool(x))
+    lengths = jnp.asarray([max(1, shape[1] // (i + 2)) for i in range(shape[0])])
+    padded = jnp.where(jnp.arange(shape[1])[None, :, None, None] < lengths[:, None, None, None], x, 1e3)
+    np.testing.assert_array_equal(layers.valid_half_max_pool(padded, lengths), layers.valid_half_max_pool(x, lengths))
+    grad = jax.grad(lambda v: jnp.sum(layers.valid_half_max_pool(v, lengths)))(x)
+    beyond = np.arange(shape[1])[None, :] >= np.asarray(lengths)[:, None]
+    assert not np.any(np.asarray(grad)[beyond])  # no gradient reaches the padding
+
+
+def test_parallel_cnn_output_ignores_the_padding_of_a_short_utterance():
+    """Quadrant pooling took half of each path's pooled features from padding alone for an
+    utterance shorter than half the input; now the pooling stays within its true length."""
+    network = method.Method(ParallelCNN(channels=4), (Softmax(),)).network(4)
+    x = jax.random.normal(KEY, (2, 64, 24))
+    lengths = jnp.array([20, 64])
+    variables = _init(network, x, lengths)
+    ref = network.apply(variables, x, lengths, train=False)
+    other_padding = x.at[0, 20:].set(jax.random.normal(jax.random.PRNGKey(3), (44, 24)) * 10)
+    out = network.apply(variables, other_padding, lengths, train=False)
+    np.testing.assert_allclose(out["logits"], ref["logits"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["embedding"], ref["embedding"], rtol=1e-5, atol=1e-6)
+    full = network.apply(variables, x, jnp.array([64, 64]), train=False)
+    assert not np.allclose(full["logits"][0], ref["logits"][0])  # the length really is used

@@ -23,9 +23,11 @@ def default_config() -> ml_collections.ConfigDict:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ParallelCNN(Encoder):
-    """Each path: Conv (VALID) with `channels` kernels of one size, ReLU, max-pool whose window
-    is half the conv output, so every path yields channels × 2 × 2. Their concatenation (the
-    trunk a decoder reads) feeds FC + BN + ReLU → embedding.
+    """Each path: Conv (VALID) with `channels` kernels of one size, ReLU, max-pool over the
+    halves of the conv output in time and frequency, so every path yields channels × 2 × 2.
+    The time halves are those of each utterance's valid conv frames (its true length), so the
+    padding of a short utterance never reaches the pooled features (`layers.valid_half_max_pool`).
+    Their concatenation (the trunk a decoder reads) feeds FC + BN + ReLU → embedding.
 
     Attributes:
       kernel_sizes: (time, frequency) kernel of each path.
@@ -34,6 +36,7 @@ class ParallelCNN(Encoder):
       dropout: dropout rate of the heads (paper: tried 0.25–0.75).
     """
 
+    takes_lengths = True
     gives_trunk = True
     head_name = "logits"
 
@@ -60,7 +63,8 @@ class ParallelCNN(Encoder):
                                   name=f"Conv_{i}")(h))
             if min(c.shape[1], c.shape[2]) < 2:
                 raise ValueError(f"input {frames}×{bins} is smaller than kernel {kt}×{kf} allows")
-            paths.append(layers.half_max_pool(c).reshape(batch, -1))
+            conv_lengths = jnp.maximum(lengths - kt + 1, 1)  # frames whose kernel sees only audio
+            paths.append(layers.valid_half_max_pool(c, conv_lengths).reshape(batch, -1))
         shared = jnp.concatenate(paths, axis=-1)
         embedding = layers.fc_bn_relu(shared, self.embed_dim, "embed", train=train, momentum=self.bn_momentum,
                                       dtype=self.dtype)

@@ -87,6 +87,11 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.scaling_per_bin = True
     config.train.bucket_frames = 100  # variable length: pad to a multiple of this
     config.train.max_frames = 0  # variable length: crop to this many frames; 0: no crop
+    # Variable-length features (features.crop_seconds=0) cut or zero-padded to one length:
+    # this percentile of the training fold's utterance lengths (Tripathi et al.'s rule: 75);
+    # 0: off. Evaluation and predict take each utterance's start.
+    config.train.crop_percentile = 0.0
+    config.train.random_crop = True  # with crop_percentile: training cuts longer utterances at random offsets
     # Where an SVM on the embeddings predicts (the pairwise task, or no classifier head): its
     # C values, chosen on validation.
     config.train.svm_c = (0.1, 1.0, 10.0)

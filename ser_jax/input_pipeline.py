@@ -83,28 +83,57 @@ class InputShape:
       fixed_length: the features have one length (cropped or padded when computed).
       bucket_frames: pad variable lengths up to a multiple of this.
       max_frames: crop variable-length inputs to this many frames (0: no crop).
+      crop_frames: variable-length features cut or zero-padded to exactly this many frames
+        (a fixed-size input chosen from the corpus's durations); 0: off.
+      random_crop: with crop_frames, a longer utterance is cut at a random offset (training);
+        otherwise from its start (evaluation, predict).
     """
 
     fixed_length: bool
     bucket_frames: int = 100
     max_frames: int = 0
+    crop_frames: int = 0
+    random_crop: bool = False
 
     @classmethod
-    def from_config(cls, train_config, params) -> "InputShape":
-        return cls(params.fixed_length, train_config.bucket_frames, train_config.max_frames)
+    def from_config(cls, train_config, params, crop_frames: int = 0) -> "InputShape":
+        return cls(params.fixed_length, train_config.bucket_frames, train_config.max_frames, crop_frames)
 
 
-def prepare(feats: list, scaler: Scaler, shape: InputShape, valid=None) -> tuple[np.ndarray, np.ndarray]:
+def fixed_size(config) -> bool:
+    """Every batch of `config` has the same number of frames (fixed-length features, or
+    variable-length ones cut to one length)."""
+    return bool(config.features.crop_seconds or config.train.get("crop_percentile", 0))
+
+
+def crop_frames_of(lengths: np.ndarray, percentile: float) -> int:
+    """The fixed input length covering `percentile` % of these utterances' frame counts
+    (Tripathi et al. took the 75th percentile of the corpus's durations)."""
+    return int(np.ceil(np.percentile(np.asarray(lengths), percentile)))
+
+
+def prepare(feats: list, scaler: Scaler, shape: InputShape, valid=None, rng=None) -> tuple[np.ndarray, np.ndarray]:
     """The one input path of training, evaluation and predict: each utterance's features
     [T_i, F] cropped, scaled and zero-padded into [len(feats), T, F], with true lengths:
     the frames that hold audio (`valid[i]`, from `features.valid_frames`, where a
-    fixed-length input was padded when computed; else all T_i)."""
-    if shape.max_frames and not shape.fixed_length:
+    fixed-length input was padded when computed; else all T_i).
+
+    Args:
+      rng: a numpy Generator for the crop offsets when `shape.random_crop`.
+    """
+    if shape.crop_frames and not shape.fixed_length:
+        crop = shape.crop_frames
+        starts = [int(rng.integers(0, f.shape[0] - crop + 1)) if shape.random_crop and rng is not None
+                  and f.shape[0] > crop else 0 for f in feats]
+        feats = [f[s:s + crop] for f, s in zip(feats, starts)]
+    elif shape.max_frames and not shape.fixed_length:
         feats = [f[:shape.max_frames] for f in feats]
     lengths = np.asarray([f.shape[0] for f in feats], np.int32)
     true = lengths if valid is None else np.clip(np.asarray(valid, np.int64), 1, lengths).astype(np.int32)
     frames = int(lengths.max())
-    if not shape.fixed_length:
+    if shape.crop_frames and not shape.fixed_length:
+        frames = shape.crop_frames
+    elif not shape.fixed_length:
         frames = -(-frames // shape.bucket_frames) * shape.bucket_frames
     out = np.zeros((len(feats), frames, feats[0].shape[1]), np.float32)
     for j, f in enumerate(feats):
@@ -136,16 +165,18 @@ class Source:
     def __len__(self) -> int:
         return int(self.records.shape[0])
 
-    def features_of(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Scaled, padded features [len(idx), T, F] and true lengths [len(idx)]."""
+    def features_of(self, idx: np.ndarray, rng=None) -> tuple[np.ndarray, np.ndarray]:
+        """Scaled, padded features [len(idx), T, F] and true lengths [len(idx)] (`rng`: crop
+        offsets, see `prepare`)."""
         valid = None if self.valid is None else self.valid[np.asarray(idx)]
-        return prepare([np.asarray(self.store.get(int(self.records[i]))) for i in idx], self.scaler, self.shape, valid)
+        return prepare([np.asarray(self.store.get(int(self.records[i]))) for i in idx], self.scaler, self.shape,
+                       valid, rng)
 
 
-def _classify_batch(source: Source, idx: np.ndarray, batch_size: int) -> dict:
+def _classify_batch(source: Source, idx: np.ndarray, batch_size: int, rng=None) -> dict:
     real = idx.size
     padded = np.concatenate([idx, np.full(batch_size - real, idx[0], idx.dtype)])
-    x, lengths = source.features_of(padded)
+    x, lengths = source.features_of(padded, rng)
     mask = (np.arange(batch_size) < real).astype(np.float32)
     return {"x": x, "label": source.labels[padded].astype(np.int32),
             "length": lengths, "mask": mask}
@@ -154,8 +185,9 @@ def _classify_batch(source: Source, idx: np.ndarray, batch_size: int) -> dict:
 def train_batches(source: Source, batch_size: int, *, seed: int, epoch: int) -> Iterator[dict]:
     """Full shuffled batches of one epoch (a remainder smaller than a batch waits for the next)."""
     order = np.random.default_rng([seed, epoch]).permutation(len(source))
+    crops = np.random.default_rng([seed, epoch, 11])
     for start in range(0, len(order) - batch_size + 1, batch_size):
-        yield _classify_batch(source, order[start:start + batch_size], batch_size)
+        yield _classify_batch(source, order[start:start + batch_size], batch_size, crops)
 
 
 def eval_batches(source: Source, batch_size: int) -> Iterator[dict]:
@@ -203,7 +235,8 @@ def pair_batches(source: Source, batch_size: int, num_pairs: int, *, same_fracti
     then the second members; same [B] and mask [B] are per pair."""
     first, second, same = sample_pairs(source.labels, num_pairs, same_fraction=same_fraction,
                                        seed=seed, epoch=epoch)
+    crops = np.random.default_rng([seed, epoch, 13])
     for start in range(0, num_pairs - batch_size + 1, batch_size):
         sl = slice(start, start + batch_size)
-        x, lengths = source.features_of(np.concatenate([first[sl], second[sl]]))
+        x, lengths = source.features_of(np.concatenate([first[sl], second[sl]]), crops)
         yield {"x": x, "length": lengths, "same": same[sl], "mask": np.ones(batch_size, np.float32)}

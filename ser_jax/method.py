@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ser_jax import conv, layers
+from ser_jax import conv, input_pipeline, layers
 from ser_jax.encoders import ENCODERS
 from ser_jax.errors import SerJaxError
 from ser_jax.signals import SIGNALS
@@ -107,8 +107,6 @@ class Method:
 
     def batches(self, source, batch_size: int, *, seed: int, epoch: int):
         """Training batches of one epoch (pairs when a signal samples them)."""
-        from ser_jax import input_pipeline
-
         if self.batch_signal is not None:
             return self.batch_signal.batches(source, batch_size, seed=seed, epoch=epoch)
         return input_pipeline.train_batches(source, batch_size, seed=seed, epoch=epoch)
@@ -148,9 +146,12 @@ def check(config) -> None:
         a, b = sorted(kinds.values())
         raise SerJaxError(f"--config.signals.{a}.weight and --config.signals.{b}.weight are both > 0, but they "
                           f"train on different batches ({SIGNALS[a][0].batch}, {SIGNALS[b][0].batch}): turn one off")
-    if encoder.needs_fixed_length and not config.features.crop_seconds:
+    if config.features.crop_seconds and config.train.get("crop_percentile", 0):
+        raise SerJaxError("--config.train.crop_percentile cuts variable-length features, but "
+                          "--config.features.crop_seconds > 0 makes them fixed-length: set one of them to 0")
+    if encoder.needs_fixed_length and not input_pipeline.fixed_size(config):
         raise SerJaxError(f"--config.model.encoder={config.model.encoder} needs fixed-length features: set "
-                          "--config.features.crop_seconds > 0")
+                          "--config.features.crop_seconds > 0 or --config.train.crop_percentile > 0")
     for name in names:
         SIGNALS[name][0].check(config, encoder)
 

@@ -34,6 +34,7 @@ class TrainedFold:
       name: the fold's name (e.g. `test=03 val=08`).
       variables: params and batch_stats.
       scaler: the training fold's input scaling.
+      crop_frames: the fold's fixed input length where it cut variable-length features (0: none).
       classifier: where an SVM predicts (`Method.predicts == "vectors"`): the probabilistic
         SVM on the fold's train+val vectors; else None (the network's classifier head).
     """
@@ -41,6 +42,7 @@ class TrainedFold:
     name: str
     variables: dict
     scaler: input_pipeline.Scaler
+    crop_frames: int = 0
     classifier: Any = None
 
 
@@ -90,7 +92,8 @@ def load_run(workdir, folds: Sequence[int] | None = None) -> TrainedRun:
             classifier = svm.fit_probabilistic(x, y, meta["svm_c"])
         loaded.append(TrainedFold(name=meta["fold"],
                                   variables={"params": stored["params"], "batch_stats": stored.get("batch_stats", {})},
-                                  scaler=input_pipeline.Scaler(**meta["scaler"]), classifier=classifier))
+                                  scaler=input_pipeline.Scaler(**meta["scaler"]),
+                                  crop_frames=int(meta.get("crop_frames", 0)), classifier=classifier))
     params = features.FeatureParams.from_config(config.features)
     return TrainedRun(config=config, classes=classes, params=params,
                       shape=input_pipeline.InputShape.from_config(config.train, params),
@@ -146,8 +149,8 @@ def _per_fold_outputs(run: TrainedRun, paths):
         feats = features.extract(wav, run.params)
         outputs = []
         for fold in run.folds:
-            x, lengths = input_pipeline.prepare([feats], fold.scaler, run.shape,
-                                                features.valid_frames([len(wav)], run.params))
+            shape = dataclasses.replace(run.shape, crop_frames=fold.crop_frames)
+            x, lengths = input_pipeline.prepare([feats], fold.scaler, shape, features.valid_frames([len(wav)], run.params))
             probs, emb = apply(fold.variables, jnp.asarray(x), jnp.asarray(lengths))
             emb = np.asarray(emb[0])
             if fold.classifier is not None:

@@ -195,8 +195,12 @@ def _prepare(config, corpus, store, fold) -> _Fold:
     scaler = input_pipeline.fit_scaler(tc.input_scaling, store, corpus.record_index[fold.train],
                                        features.valid_frames(corpus.num_samples[fold.train], store.params),
                                        per_bin=tc.get("scaling_per_bin", False))
-    shape = input_pipeline.InputShape.from_config(tc, store.params)
-    sources = {name: input_pipeline.Source(store, corpus.record_index[idx], corpus.labels[idx], scaler, shape,
+    crop = (input_pipeline.crop_frames_of(store.lengths[corpus.record_index[fold.train]], tc.crop_percentile)
+            if tc.get("crop_percentile", 0) else 0)
+    shape = input_pipeline.InputShape.from_config(tc, store.params, crop)
+    shapes = {"train": dataclasses.replace(shape, random_crop=bool(tc.get("random_crop", False))),
+              "val": shape, "test": shape}
+    sources = {name: input_pipeline.Source(store, corpus.record_index[idx], corpus.labels[idx], scaler, shapes[name],
                                            features.valid_frames(corpus.num_samples[idx], store.params))
                for name, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
     mesh = parallel.data_mesh(tc.num_devices)
@@ -231,5 +235,6 @@ def _final_evaluation(ctx, state, fold, progress, fold_dir, config) -> dict:
                                                        "signals": state.signals})
     scaler = ctx.sources["train"].scaler
     rundir.write_json(fold_dir / rundir.MODEL_META, {
-        "fold": fold.name, "classes": list(ctx.classes), "scaler": dataclasses.asdict(scaler), **extra})
+        "fold": fold.name, "classes": list(ctx.classes), "scaler": dataclasses.asdict(scaler),
+        "crop_frames": ctx.sources["test"].shape.crop_frames, **extra})
     return {"fold": fold.name, "best_epoch": progress["best_epoch"], "val": val, "test": test, **extra}

@@ -1,5 +1,6 @@
 """Input scaling fitted on the training fold only, one utterance at a time."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -86,3 +87,27 @@ def test_valid_frames_stop_where_a_fixed_length_input_is_padded():
     np.testing.assert_array_equal(features.valid_frames([16000, 96000, 160000], p), [32, 188, 188])
     v = features.PRESETS["dai_mel"]  # variable length: every frame holds audio
     np.testing.assert_array_equal(features.valid_frames([16000], v), [features.num_frames(16000, v)])
+
+
+def test_crop_to_a_percentile_length_random_in_training_from_the_start_in_evaluation(store):
+    """The store's utterances have 30, 12, 25 and 40 frames."""
+    assert input_pipeline.crop_frames_of(store.lengths, 75) == int(np.ceil(np.percentile([30, 12, 25, 40], 75)))
+    scaler = input_pipeline.Scaler("none", (0.0,), (1.0,))
+    shape = input_pipeline.InputShape(False, crop_frames=20)
+    evaluation = input_pipeline.Source(store, np.arange(4), np.zeros(4, np.int32), scaler, shape)
+    x, lengths = evaluation.features_of(np.arange(4), np.random.default_rng(0))
+    assert x.shape == (4, 20, 8) and lengths.tolist() == [20, 12, 20, 20]
+    np.testing.assert_array_equal(x[0], store.get(0)[:20])  # evaluation: the start, whatever the rng
+    np.testing.assert_array_equal(x[1, :12], store.get(1)) and not x[1, 12:].any()  # short: zero-padded
+    training = input_pipeline.Source(store, np.arange(4), np.zeros(4, np.int32), scaler,
+                                     dataclasses.replace(shape, random_crop=True))
+    starts = set()
+    for seed in range(8):
+        x, _ = training.features_of(np.asarray([3]), np.random.default_rng(seed))
+        full = store.get(3)
+        start = next(s for s in range(21) if np.array_equal(full[s:s + 20], x[0]))
+        starts.add(start)
+    assert len(starts) > 2  # a 40-frame utterance is cut at different offsets
+    again, _ = training.features_of(np.asarray([3]), np.random.default_rng(5))
+    first, _ = training.features_of(np.asarray([3]), np.random.default_rng(5))
+    np.testing.assert_array_equal(again, first)  # the same rng state gives the same crop

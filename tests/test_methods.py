@@ -123,3 +123,27 @@ def test_the_pairwise_task_on_the_parallel_cnn_and_center_loss_on_the_satt_encod
     stored = checkpointing.load_model(tmp_path / "center_satt" / "fold_00" / "model")
     centers = np.asarray(stored["signals"]["center"]["centers"])
     assert centers.shape == (4, 16) and np.abs(centers).sum() > 0  # the centers moved from zero
+
+
+def test_inputs_cut_to_the_75th_percentile_of_the_training_lengths(emodb_root, cache_dir, tmp_path):
+    """Variable-length log-mel cut to one length chosen from the corpus (Tripathi et al.'s
+    rule), at random offsets in training; predict cuts new audio the same way."""
+    config = _config(emodb_root, cache_dir)
+    config.features.crop_seconds = 0.0
+    config.train.crop_percentile = 75.0
+    summary = train.train_and_evaluate(config, tmp_path, out=lambda _: None)
+    assert summary["pooled"]["n"] == 39
+    from ser_jax import rundir
+
+    crop = rundir.read_json(tmp_path / "fold_00" / "model.json")["crop_frames"]
+    assert 90 <= crop <= 120  # 75 % of EmoDB's 4-class utterances last up to ~3.3 s: ~100 frames of 512 samples
+    run = predict.load_run(tmp_path)
+    clips = [write_wav(tmp_path / "short.wav", tone(0.5, 16000)), write_wav(tmp_path / "long.wav", tone(9.0, 16000))]
+    for entry in predict.predict(run, [str(c) for c in clips]):
+        assert sum(entry["probabilities"].values()) == pytest.approx(1.0, abs=1e-5), entry
+    config.features.crop_seconds = 1.0
+    from ser_jax import method
+    from ser_jax.errors import SerJaxError
+
+    with pytest.raises(SerJaxError, match=r"--config\.train\.crop_percentile.*--config\.features\.crop_seconds"):
+        method.check(config)

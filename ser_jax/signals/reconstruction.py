@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ser_jax import layers, losses
+from ser_jax import input_pipeline, layers, losses
 from ser_jax.errors import SerJaxError
 from ser_jax.signals.base import Signal
 
@@ -66,9 +66,9 @@ class Reconstruction(Signal):
             raise SerJaxError(f"--config.signals.reconstruction.weight > 0 needs an encoder with fixed-size "
                               f"features to decode; --config.model.encoder={config.model.encoder} has none "
                               "(it reads variable-length input): set the weight to 0 or choose parallel_cnn or satt")
-        if not config.features.crop_seconds:
+        if not input_pipeline.fixed_size(config):
             raise SerJaxError("--config.signals.reconstruction.weight > 0 decodes a fixed-size input: set "
-                              "--config.features.crop_seconds > 0")
+                              "--config.features.crop_seconds > 0 or --config.train.crop_percentile > 0")
 
     def head(self, enc, x, *, encoder, num_classes, train, pairs) -> dict:
         batch, frames, bins = x.shape

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser_jax import feature_cache, features, method, protocols
+from ser_jax import feature_cache, features, input_pipeline, method, protocols
 from ser_jax.corpora import load_corpus
 
 _EXAMPLES_PER_REASON = 5
@@ -36,7 +36,9 @@ def describe(config, *, workdir=None, out=print) -> dict:
     store = feature_cache.load_or_compute(corpus, params, config.cache_dir,
                                           workers=config.feature_workers)
     summary = _summary(corpus, folds, store)
-    frames = int(store.lengths.max()) if params.fixed_length else 100
+    frames = int(store.lengths.max()) if params.fixed_length else (
+        input_pipeline.crop_frames_of(store.lengths[corpus.record_index], config.train.crop_percentile)
+        if config.train.get("crop_percentile", 0) else 100)
     summary["model"] = {"method": chosen.describe(),
                         "parameters": chosen.count_params(len(corpus.classes), frames, store.num_bins)}
     model_line = (f"method {summary['model']['method']}: {summary['model']['parameters']:,} parameters "

@@ -99,7 +99,6 @@ def test_conv_weight_grad_reaches_every_encoder():
 
     config = base.get_config()
     config.model.conv_weight_grad = "xla"
-    config.features.crop_seconds = 1.0
     for name in ("parallel_cnn", "conv_gru", "satt"):
         config.model.encoder = name
         assert method.from_config(config).encoder.conv_weight_grad == "xla"
@@ -138,9 +137,11 @@ def test_impossible_combinations_are_refused_at_config_time_naming_the_keys():
     assert "\n" not in message
     message = _refusal(**{"signals.pairwise.weight": 1.0})  # softmax is on too: two batch kinds
     assert "--config.signals.pairwise.weight" in message and "--config.signals.softmax.weight" in message
-    assert "--config.features.crop_seconds" in _refusal(**{"model.encoder": "satt", "features.crop_seconds": 0.0})
+    assert "--config.train.crop_percentile > 0" in _refusal(**{"model.encoder": "satt",
+                                                                 "train.crop_percentile": 0.0})
     assert "--config.features.crop_seconds" in _refusal(**{"signals.reconstruction.weight": 1.0,
-                                                           "features.crop_seconds": 0.0})
+                                                           "train.crop_percentile": 0.0})
+    assert "--config.train.crop_percentile" in _refusal(**{"features.crop_seconds": 6.0})
     assert "no training signal is on" in _refusal(**{"signals.softmax.weight": 0.0})
 
 

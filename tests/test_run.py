@@ -76,8 +76,9 @@ def test_describe_prints_the_sac_model_size(emodb_root, tmp_path):
     env = {"SER_JAX_DATA": str(emodb_root.parent), "SER_JAX_CACHE": str(tmp_path)}
     result = _run(["--config", "configs/sc.py", "--mode=describe"], env)
     assert result.returncode == 0, result.stderr
-    # 7 EmoDB classes: 260,452 − 260 + 455 (the paper's 0.26 M with 4 classes)
-    assert "method parallel_cnn + softmax(1) + center(4): 260,647 parameters for 188 × 128 inputs and 7 classes" \
+    # 7 EmoDB classes: 260,452 − 260 + 455 (the paper's 0.26 M with 4 classes); inputs cut at the
+    # 75th percentile of the utterance lengths: 104 frames (3.3 s)
+    assert "method parallel_cnn + softmax(1) + center(4): 260,647 parameters for 104 × 128 inputs and 7 classes" \
         in result.stdout
 
 

@@ -46,19 +46,27 @@ def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
 
 
 def softmax_cross_entropy(*, logits: jax.Array, labels: jax.Array, mask: jax.Array,
-                          class_weights: jax.Array | None = None) -> jax.Array:
-    """ω_{y_i} · (−log softmax(logits_i)[y_i]).
+                          class_weights: jax.Array | None = None, label_smoothing: float = 0.0) -> jax.Array:
+    """ω_{y_i} · (−Σ_c q_c log softmax(logits_i)_c), q the one-hot of y_i, or with label
+    smoothing ε: (1 − ε)·one-hot + ε / C.
 
     Args:
       logits: [B, C].
       labels: int [B].
       mask: [B] 1 for real rows, 0 for padding.
       class_weights: [C] or None (all 1).
+      label_smoothing: ε in [0, 1).
 
     Returns:
       [B] per-example loss, 0 on masked rows.
     """
-    ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+    logits = logits.astype(jnp.float32)
+    if label_smoothing:
+        num_classes = logits.shape[-1]
+        targets = jax.nn.one_hot(labels, num_classes) * (1.0 - label_smoothing) + label_smoothing / num_classes
+        ce = optax.softmax_cross_entropy(logits, targets)
+    else:
+        ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
     if class_weights is not None:
         ce = ce * class_weights[labels]
     return jnp.where(mask > 0, ce, 0.0)

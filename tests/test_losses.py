@@ -24,6 +24,15 @@ def test_softmax_cross_entropy_weighted_and_masked():
     assert losses.masked_mean(out, mask) == pytest.approx(0.75310913, rel=1e-6)
 
 
+def test_softmax_cross_entropy_with_label_smoothing_hand_computed():
+    # softmax([ln 1, ln 3]) = [1/4, 3/4]; label 1, ε = 0.2 → targets [0.1, 0.9]
+    logits = jnp.array([[0.0, np.log(3.0)]])
+    out = losses.softmax_cross_entropy(logits=logits, labels=jnp.array([1]), mask=jnp.ones(1), label_smoothing=0.2)
+    np.testing.assert_allclose(out, [-(0.1 * np.log(0.25) + 0.9 * np.log(0.75))], rtol=1e-6)
+    plain = losses.softmax_cross_entropy(logits=logits, labels=jnp.array([1]), mask=jnp.ones(1))
+    np.testing.assert_allclose(plain, [-np.log(0.75)], rtol=1e-6)
+
+
 def test_class_weights_inverse_frequency_keep_loss_scale():
     # counts [3, 1, 0] → ∝ [1/3, 1, 0]; Σ n_j ω_j = 2 must equal N = 4 → ×2
     np.testing.assert_allclose(losses.class_weights(np.array([0, 0, 0, 1]), 3), [2 / 3, 2.0, 0.0], rtol=1e-6)

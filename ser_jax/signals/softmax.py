@@ -11,6 +11,7 @@ import ml_collections
 import numpy as np
 
 from ser_jax import losses
+from ser_jax.errors import SerJaxError
 from ser_jax.signals.base import Signal
 
 
@@ -18,6 +19,7 @@ def default_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.weight = 1.0  # factor of the CE term; 0 turns the classifier off (e.g. the "A only" model)
     c.class_weighted = False  # ω_j ∝ 1/n_j from the training fold (001)
+    c.label_smoothing = 0.0  # ε: targets (1 − ε)·one-hot + ε / C; 0: none
     return c
 
 
@@ -28,16 +30,21 @@ class Softmax(Signal):
     Attributes:
       class_weighted: weigh each example by ω_{y} ∝ 1/n_y of the training fold; the weights
         are this signal's state (`class_weights` [C]), fixed for the fold.
+      label_smoothing: ε of the smoothed targets.
     """
 
     name = "softmax"
     predicts = "logits"
 
     class_weighted: bool = False
+    label_smoothing: float = 0.0
 
     @classmethod
     def from_config(cls, c) -> "Softmax":
-        return cls(weight=c.weight, class_weighted=bool(c.class_weighted))
+        smoothing = float(c.get("label_smoothing", 0.0))  # runs saved before the key: none
+        if not 0.0 <= smoothing < 1.0:
+            raise SerJaxError(f"--config.signals.softmax.label_smoothing={smoothing}: must be in [0, 1)")
+        return cls(weight=c.weight, class_weighted=bool(c.class_weighted), label_smoothing=smoothing)
 
     def head(self, enc, x, *, encoder, num_classes, train, pairs) -> dict:
         y = enc.head_input
@@ -54,7 +61,7 @@ class Softmax(Signal):
     def loss(self, out, batch, state, *, step):
         ce = losses.masked_mean(losses.softmax_cross_entropy(
             logits=out["logits"], labels=batch["label"], mask=batch["mask"],
-            class_weights=state.get("class_weights")), batch["mask"])
+            class_weights=state.get("class_weights"), label_smoothing=self.label_smoothing), batch["mask"])
         return self.weight * ce, {"loss/ce": ce}
 
     def eval_sums(self, out, batch, num_classes) -> dict:

@@ -97,6 +97,9 @@ def get_config() -> ml_collections.ConfigDict:
     # 0: off. Evaluation and predict take each utterance's start.
     config.train.crop_percentile = 75.0
     config.train.random_crop = True  # with crop_percentile: training cuts longer utterances at random offsets
+    # SpecAugment-style masks on training inputs (bands set to 0 after scaling); 0 masks: off
+    config.train.spec_augment = ml_collections.ConfigDict(
+        {"time_masks": 0, "max_time": 10, "freq_masks": 0, "max_freq": 8})
     # Where an SVM on the embeddings predicts (the pairwise task, or no classifier head): its
     # C values, chosen on validation.
     config.train.svm_c = (0.1, 1.0, 10.0)

@@ -100,6 +100,39 @@ class InputShape:
         return cls(params.fixed_length, train_config.bucket_frames, train_config.max_frames, crop_frames)
 
 
+@dataclasses.dataclass(frozen=True)
+class SpecAugment:
+    """SpecAugment-style masks of training inputs: `time_masks` bands of up to `max_time`
+    frames (within each utterance's true length) and `freq_masks` bands of up to `max_freq`
+    bins, set to 0 (after scaling: the training minimum for min–max, the mean for
+    standardisation). Drawn from the epoch's generator, so a resumed run sees the same masks.
+    """
+
+    time_masks: int = 0
+    max_time: int = 0
+    freq_masks: int = 0
+    max_freq: int = 0
+
+    @classmethod
+    def from_config(cls, c) -> "SpecAugment | None":
+        augment = cls(c.time_masks, c.max_time, c.freq_masks, c.max_freq)
+        return augment if (augment.time_masks and augment.max_time) or (augment.freq_masks and augment.max_freq) \
+            else None
+
+    def __call__(self, x: np.ndarray, lengths: np.ndarray, rng) -> np.ndarray:
+        x = x.copy()
+        for j, length in enumerate(lengths):
+            for _ in range(self.time_masks if self.max_time else 0):
+                width = int(rng.integers(0, min(self.max_time, int(length)) + 1))
+                start = int(rng.integers(0, int(length) - width + 1))
+                x[j, start:start + width] = 0.0
+            for _ in range(self.freq_masks if self.max_freq else 0):
+                width = int(rng.integers(0, min(self.max_freq, x.shape[2]) + 1))
+                start = int(rng.integers(0, x.shape[2] - width + 1))
+                x[j, :, start:start + width] = 0.0
+        return x
+
+
 def fixed_size(config) -> bool:
     """Every batch of `config` has the same number of frames (fixed-length features, or
     variable-length ones cut to one length)."""
@@ -153,6 +186,7 @@ class Source:
       shape: how features become a batch's frames.
       valid: int [N] frames of each utterance that hold audio (`features.valid_frames`), or
         None: all of them.
+      augment: masks applied to training batches (the training source only), or None.
     """
 
     store: object
@@ -161,6 +195,7 @@ class Source:
     scaler: Scaler
     shape: InputShape
     valid: np.ndarray | None = None
+    augment: SpecAugment | None = None
 
     def __len__(self) -> int:
         return int(self.records.shape[0])
@@ -169,8 +204,11 @@ class Source:
         """Scaled, padded features [len(idx), T, F] and true lengths [len(idx)] (`rng`: crop
         offsets, see `prepare`)."""
         valid = None if self.valid is None else self.valid[np.asarray(idx)]
-        return prepare([np.asarray(self.store.get(int(self.records[i]))) for i in idx], self.scaler, self.shape,
-                       valid, rng)
+        x, lengths = prepare([np.asarray(self.store.get(int(self.records[i]))) for i in idx], self.scaler,
+                             self.shape, valid, rng)
+        if self.augment is not None and rng is not None:
+            x = self.augment(x, lengths, rng)
+        return x, lengths
 
 
 def _classify_batch(source: Source, idx: np.ndarray, batch_size: int, rng=None) -> dict:

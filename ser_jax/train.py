@@ -200,8 +200,10 @@ def _prepare(config, corpus, store, fold) -> _Fold:
     shape = input_pipeline.InputShape.from_config(tc, store.params, crop)
     shapes = {"train": dataclasses.replace(shape, random_crop=bool(tc.get("random_crop", False))),
               "val": shape, "test": shape}
+    augment = input_pipeline.SpecAugment.from_config(tc.spec_augment) if "spec_augment" in tc else None
     sources = {name: input_pipeline.Source(store, corpus.record_index[idx], corpus.labels[idx], scaler, shapes[name],
-                                           features.valid_frames(corpus.num_samples[idx], store.params))
+                                           features.valid_frames(corpus.num_samples[idx], store.params),
+                                           augment if name == "train" else None)
                for name, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
     mesh = parallel.data_mesh(tc.num_devices)
     parallel.check_batch_size(tc.batch_size, mesh)

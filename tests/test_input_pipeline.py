@@ -3,6 +3,7 @@
 import dataclasses
 from pathlib import Path
 
+import ml_collections
 import numpy as np
 import pytest
 
@@ -111,3 +112,28 @@ def test_crop_to_a_percentile_length_random_in_training_from_the_start_in_evalua
     again, _ = training.features_of(np.asarray([3]), np.random.default_rng(5))
     first, _ = training.features_of(np.asarray([3]), np.random.default_rng(5))
     np.testing.assert_array_equal(again, first)  # the same rng state gives the same crop
+
+
+def test_spec_augment_masks_training_batches_only_within_the_true_length(store):
+    augment = input_pipeline.SpecAugment(time_masks=2, max_time=5, freq_masks=1, max_freq=3)
+    scaler = input_pipeline.Scaler("none", (1.0,), (1.0,))  # every value ≠ 0 unless masked: (x − 1)·1
+    shape = input_pipeline.InputShape(False, bucket_frames=10)
+    source = input_pipeline.Source(store, np.arange(4), np.zeros(4, np.int32), scaler, shape, augment=augment)
+    plain = dataclasses.replace(source, augment=None)
+    idx = np.arange(4)
+    x, lengths = source.features_of(idx, np.random.default_rng(0))
+    ref, _ = plain.features_of(idx, np.random.default_rng(0))
+    changed = (x != ref)
+    assert changed.any() and not x[changed].any()  # masks only zero values
+    for j, n in enumerate(lengths):
+        assert not changed[j, n:].any()  # the padding past the true length is untouched
+        # every change is a whole masked frame (≤ 2 bands of ≤ 5) or a whole masked bin (≤ 3)
+        rows, cols = changed[j, :n].all(axis=1), changed[j, :n].all(axis=0)
+        assert rows.sum() <= 10 and cols.sum() <= 3
+        assert np.array_equal(changed[j, :n], rows[:, None] | cols[None, :])
+    again, _ = source.features_of(idx, np.random.default_rng(0))
+    np.testing.assert_array_equal(again, x)  # the same generator state, the same masks
+    untouched, _ = source.features_of(idx)  # evaluation (no generator): no masks
+    np.testing.assert_array_equal(untouched, ref)
+    assert input_pipeline.SpecAugment.from_config(
+        ml_collections.ConfigDict({"time_masks": 0, "max_time": 10, "freq_masks": 0, "max_freq": 8})) is None

@@ -90,6 +90,9 @@ def get_config() -> ml_collections.ConfigDict:
     # One shift and scale per frequency bin / coefficient (False: one for all bins, as the
     # first release did); fitted on the training fold's valid frames (padding left out).
     config.train.scaling_per_bin = True
+    # Before that scaling: none | utterance (each utterance's bins standardised by its own
+    # valid frames' mean and std: uses nothing but the utterance itself)
+    config.train.normalize = "none"
     config.train.bucket_frames = 100  # variable length: pad to a multiple of this
     config.train.max_frames = 0  # variable length: crop to this many frames; 0: no crop
     # Variable-length features (features.crop_seconds=0) cut or zero-padded to one length:

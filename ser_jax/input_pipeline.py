@@ -14,6 +14,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ser_jax.errors import SerJaxError
+
 
 SCALINGS = ("minmax", "standardize", "none")
 
@@ -42,7 +44,16 @@ class Scaler:
         return np.clip(y, 0.0, 1.0) if self.kind == "minmax" else y
 
 
-def fit_scaler(kind: str, store, records: np.ndarray, valid_frames: np.ndarray, *, per_bin: bool = True) -> Scaler:
+def normalize_utterance(f: np.ndarray, valid: int) -> np.ndarray:
+    """Per-utterance normalisation: each bin minus its mean over the utterance's valid frames,
+    divided by their standard deviation (uses nothing but the utterance itself)."""
+    audio = np.asarray(f[:max(int(valid), 1)], np.float64)
+    mean, std = audio.mean(axis=0), audio.std(axis=0)
+    return ((np.asarray(f, np.float64) - mean) / np.maximum(std, _MIN_SPREAD)).astype(np.float32)
+
+
+def fit_scaler(kind: str, store, records: np.ndarray, valid_frames: np.ndarray, *, per_bin: bool = True,
+               per_utterance: bool = False) -> Scaler:
     """Statistics of the training fold's utterances, over their valid frames only.
 
     Args:
@@ -53,6 +64,8 @@ def fit_scaler(kind: str, store, records: np.ndarray, valid_frames: np.ndarray, 
         fixed-length input; `features.valid_frames`).
       per_bin: one shift and scale per frequency bin / coefficient (an MFCC's c10 varies a
         hundred times less than its c0), or one for all.
+      per_utterance: statistics of the utterances after `normalize_utterance` (as batches
+        will see them).
     """
     if kind not in SCALINGS:
         raise ValueError(f"input scaling {kind!r} is not one of {SCALINGS}")
@@ -63,7 +76,8 @@ def fit_scaler(kind: str, store, records: np.ndarray, valid_frames: np.ndarray, 
     # so a corpus larger than RAM still trains.
     lo, hi, total, squares, count = np.inf, -np.inf, 0.0, 0.0, 0
     for r, n in zip(records, valid_frames):
-        f = np.asarray(store.get(int(r))[:max(int(n), 1)], np.float64)
+        f = store.get(int(r))
+        f = np.asarray((normalize_utterance(f, n) if per_utterance else f)[:max(int(n), 1)], np.float64)
         lo, hi = np.minimum(lo, f.min(axis=axis)), np.maximum(hi, f.max(axis=axis))
         total, squares = total + f.sum(axis=axis), squares + np.square(f).sum(axis=axis)
         count += f.shape[0] if per_bin else f.size
@@ -87,6 +101,8 @@ class InputShape:
         (a fixed-size input chosen from the corpus's durations); 0: off.
       random_crop: with crop_frames, a longer utterance is cut at a random offset (training);
         otherwise from its start (evaluation, predict).
+      per_utterance: each utterance normalised by its own statistics first
+        (`normalize_utterance`).
     """
 
     fixed_length: bool
@@ -94,10 +110,23 @@ class InputShape:
     max_frames: int = 0
     crop_frames: int = 0
     random_crop: bool = False
+    per_utterance: bool = False
 
     @classmethod
     def from_config(cls, train_config, params, crop_frames: int = 0) -> "InputShape":
-        return cls(params.fixed_length, train_config.bucket_frames, train_config.max_frames, crop_frames)
+        return cls(params.fixed_length, train_config.bucket_frames, train_config.max_frames, crop_frames,
+                   per_utterance=normalization(train_config) == "utterance")
+
+
+NORMALIZATIONS = ("none", "utterance")
+
+
+def normalization(train_config) -> str:
+    """`train.normalize` (runs saved before the key: none), checked."""
+    kind = train_config.get("normalize", "none")
+    if kind not in NORMALIZATIONS:
+        raise SerJaxError(f"--config.train.normalize={kind!r}: choose one of {NORMALIZATIONS}")
+    return kind
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +192,8 @@ def prepare(feats: list, scaler: Scaler, shape: InputShape, valid=None, rng=None
         feats = [f[:shape.max_frames] for f in feats]
     lengths = np.asarray([f.shape[0] for f in feats], np.int32)
     true = lengths if valid is None else np.clip(np.asarray(valid, np.int64), 1, lengths).astype(np.int32)
+    if shape.per_utterance:
+        feats = [normalize_utterance(f, n) for f, n in zip(feats, true)]
     frames = int(lengths.max())
     if shape.crop_frames and not shape.fixed_length:
         frames = shape.crop_frames

@@ -146,6 +146,7 @@ def check(config) -> None:
         a, b = sorted(kinds.values())
         raise SerJaxError(f"--config.signals.{a}.weight and --config.signals.{b}.weight are both > 0, but they "
                           f"train on different batches ({SIGNALS[a][0].batch}, {SIGNALS[b][0].batch}): turn one off")
+    input_pipeline.normalization(config.train)
     if config.features.crop_seconds and config.train.get("crop_percentile", 0):
         raise SerJaxError("--config.train.crop_percentile cuts variable-length features, but "
                           "--config.features.crop_seconds > 0 makes them fixed-length: set one of them to 0")

@@ -194,7 +194,8 @@ def _prepare(config, corpus, store, fold) -> _Fold:
     tc = config.train
     scaler = input_pipeline.fit_scaler(tc.input_scaling, store, corpus.record_index[fold.train],
                                        features.valid_frames(corpus.num_samples[fold.train], store.params),
-                                       per_bin=tc.get("scaling_per_bin", False))
+                                       per_bin=tc.get("scaling_per_bin", False),
+                                       per_utterance=input_pipeline.normalization(tc) == "utterance")
     crop = (input_pipeline.crop_frames_of(store.lengths[corpus.record_index[fold.train]], tc.crop_percentile)
             if tc.get("crop_percentile", 0) else 0)
     shape = input_pipeline.InputShape.from_config(tc, store.params, crop)

@@ -137,3 +137,18 @@ def test_spec_augment_masks_training_batches_only_within_the_true_length(store):
     np.testing.assert_array_equal(untouched, ref)
     assert input_pipeline.SpecAugment.from_config(
         ml_collections.ConfigDict({"time_masks": 0, "max_time": 10, "freq_masks": 0, "max_freq": 8})) is None
+
+
+def test_per_utterance_normalisation_uses_each_utterances_own_valid_frames(store):
+    scaler = input_pipeline.Scaler("none", (0.0,), (1.0,))
+    shape = input_pipeline.InputShape(False, bucket_frames=50, per_utterance=True)
+    source = input_pipeline.Source(store, np.arange(4), np.zeros(4, np.int32), scaler, shape)
+    x, lengths = source.features_of(np.arange(4))
+    for j, n in enumerate(lengths):
+        np.testing.assert_allclose(x[j, :n].mean(axis=0), 0.0, atol=1e-5)
+        np.testing.assert_allclose(x[j, :n].std(axis=0), 1.0, atol=1e-4)
+        assert not x[j, n:].any()  # padding stays zero
+    # utterance 3 was drawn around 5, the others around 0: after it, all sit at 0
+    fitted = input_pipeline.fit_scaler("standardize", store, np.arange(4), store.lengths, per_utterance=True)
+    np.testing.assert_allclose(fitted.shift, 0.0, atol=1e-6)
+    np.testing.assert_allclose(fitted.scale, 1.0, atol=1e-5)

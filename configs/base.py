@@ -91,7 +91,10 @@ def get_config() -> ml_collections.ConfigDict:
     # first release did); fitted on the training fold's valid frames (padding left out).
     config.train.scaling_per_bin = True
     # Before that scaling: none | utterance (each utterance's bins standardised by its own
-    # valid frames' mean and std: uses nothing but the utterance itself)
+    # valid frames' mean and std: uses nothing but the utterance itself) | speaker (by its
+    # speaker's statistics over all that speaker's audio, the test speaker's included: the
+    # standard transductive speaker normalisation; results.md says so in its title; predict
+    # refuses such a run)
     config.train.normalize = "none"
     config.train.bucket_frames = 100  # variable length: pad to a multiple of this
     config.train.max_frames = 0  # variable length: crop to this many frames; 0: no crop

@@ -44,16 +44,33 @@ class Scaler:
         return np.clip(y, 0.0, 1.0) if self.kind == "minmax" else y
 
 
-def normalize_utterance(f: np.ndarray, valid: int) -> np.ndarray:
-    """Per-utterance normalisation: each bin minus its mean over the utterance's valid frames,
-    divided by their standard deviation (uses nothing but the utterance itself)."""
-    audio = np.asarray(f[:max(int(valid), 1)], np.float64)
-    mean, std = audio.mean(axis=0), audio.std(axis=0)
+def normalize_utterance(f: np.ndarray, valid: int, stats=None) -> np.ndarray:
+    """Each bin minus a mean, divided by a standard deviation: the utterance's own over its
+    valid frames (per-utterance normalisation: uses nothing but the utterance), or `stats`
+    = (mean [F], std [F]) of its speaker (per-speaker normalisation)."""
+    if stats is None:
+        audio = np.asarray(f[:max(int(valid), 1)], np.float64)
+        stats = audio.mean(axis=0), audio.std(axis=0)
+    mean, std = stats
     return ((np.asarray(f, np.float64) - mean) / np.maximum(std, _MIN_SPREAD)).astype(np.float32)
 
 
+def speaker_statistics(store, records: np.ndarray, valid_frames: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+    """float64 [N, 2, F]: for each utterance, the per-bin mean and std of every valid frame of
+    its speaker's utterances among `records` (all of the corpus: the test speaker's
+    unlabelled audio included, a transductive step results must declare)."""
+    speakers = np.asarray(speakers)
+    stats = {}
+    for speaker in np.unique(speakers):
+        frames = [np.asarray(store.get(int(r))[:max(int(n), 1)], np.float64)
+                  for r, n in zip(records[speakers == speaker], valid_frames[speakers == speaker])]
+        frames = np.concatenate(frames)
+        stats[speaker] = np.stack([frames.mean(axis=0), frames.std(axis=0)])
+    return np.stack([stats[s] for s in speakers])
+
+
 def fit_scaler(kind: str, store, records: np.ndarray, valid_frames: np.ndarray, *, per_bin: bool = True,
-               per_utterance: bool = False) -> Scaler:
+               per_utterance: bool = False, speaker_stats: np.ndarray | None = None) -> Scaler:
     """Statistics of the training fold's utterances, over their valid frames only.
 
     Args:
@@ -66,6 +83,8 @@ def fit_scaler(kind: str, store, records: np.ndarray, valid_frames: np.ndarray, 
         hundred times less than its c0), or one for all.
       per_utterance: statistics of the utterances after `normalize_utterance` (as batches
         will see them).
+      speaker_stats: [N, 2, F] per-speaker statistics of each record (`speaker_statistics`):
+        statistics after per-speaker normalisation.
     """
     if kind not in SCALINGS:
         raise ValueError(f"input scaling {kind!r} is not one of {SCALINGS}")
@@ -75,9 +94,11 @@ def fit_scaler(kind: str, store, records: np.ndarray, valid_frames: np.ndarray, 
     # One utterance at a time (float64 sums): the memory-mapped cache is never loaded whole,
     # so a corpus larger than RAM still trains.
     lo, hi, total, squares, count = np.inf, -np.inf, 0.0, 0.0, 0
-    for r, n in zip(records, valid_frames):
+    for i, (r, n) in enumerate(zip(records, valid_frames)):
         f = store.get(int(r))
-        f = np.asarray((normalize_utterance(f, n) if per_utterance else f)[:max(int(n), 1)], np.float64)
+        if per_utterance or speaker_stats is not None:
+            f = normalize_utterance(f, n, None if speaker_stats is None else speaker_stats[i])
+        f = np.asarray(f[:max(int(n), 1)], np.float64)
         lo, hi = np.minimum(lo, f.min(axis=axis)), np.maximum(hi, f.max(axis=axis))
         total, squares = total + f.sum(axis=axis), squares + np.square(f).sum(axis=axis)
         count += f.shape[0] if per_bin else f.size
@@ -118,7 +139,7 @@ class InputShape:
                    per_utterance=normalization(train_config) == "utterance")
 
 
-NORMALIZATIONS = ("none", "utterance")
+NORMALIZATIONS = ("none", "utterance", "speaker")
 
 
 def normalization(train_config) -> str:
@@ -174,7 +195,8 @@ def crop_frames_of(lengths: np.ndarray, percentile: float) -> int:
     return int(np.ceil(np.percentile(np.asarray(lengths), percentile)))
 
 
-def prepare(feats: list, scaler: Scaler, shape: InputShape, valid=None, rng=None) -> tuple[np.ndarray, np.ndarray]:
+def prepare(feats: list, scaler: Scaler, shape: InputShape, valid=None, rng=None,
+            speaker_stats=None) -> tuple[np.ndarray, np.ndarray]:
     """The one input path of training, evaluation and predict: each utterance's features
     [T_i, F] cropped, scaled and zero-padded into [len(feats), T, F], with true lengths:
     the frames that hold audio (`valid[i]`, from `features.valid_frames`, where a
@@ -182,6 +204,8 @@ def prepare(feats: list, scaler: Scaler, shape: InputShape, valid=None, rng=None
 
     Args:
       rng: a numpy Generator for the crop offsets when `shape.random_crop`.
+      speaker_stats: [len(feats), 2, F] each utterance's speaker statistics (per-speaker
+        normalisation), or None.
     """
     if shape.crop_frames and not shape.fixed_length:
         crop = shape.crop_frames
@@ -194,6 +218,8 @@ def prepare(feats: list, scaler: Scaler, shape: InputShape, valid=None, rng=None
     true = lengths if valid is None else np.clip(np.asarray(valid, np.int64), 1, lengths).astype(np.int32)
     if shape.per_utterance:
         feats = [normalize_utterance(f, n) for f, n in zip(feats, true)]
+    elif speaker_stats is not None:
+        feats = [normalize_utterance(f, n, s) for f, n, s in zip(feats, true, speaker_stats)]
     frames = int(lengths.max())
     if shape.crop_frames and not shape.fixed_length:
         frames = shape.crop_frames
@@ -218,6 +244,7 @@ class Source:
       valid: int [N] frames of each utterance that hold audio (`features.valid_frames`), or
         None: all of them.
       augment: masks applied to training batches (the training source only), or None.
+      speaker_stats: [N, 2, F] per-speaker normalisation statistics of each utterance, or None.
     """
 
     store: object
@@ -227,6 +254,7 @@ class Source:
     shape: InputShape
     valid: np.ndarray | None = None
     augment: SpecAugment | None = None
+    speaker_stats: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.records.shape[0])
@@ -235,8 +263,9 @@ class Source:
         """Scaled, padded features [len(idx), T, F] and true lengths [len(idx)] (`rng`: crop
         offsets, see `prepare`)."""
         valid = None if self.valid is None else self.valid[np.asarray(idx)]
+        stats = None if self.speaker_stats is None else self.speaker_stats[np.asarray(idx)]
         x, lengths = prepare([np.asarray(self.store.get(int(self.records[i]))) for i in idx], self.scaler,
-                             self.shape, valid, rng)
+                             self.shape, valid, rng, stats)
         if self.augment is not None and rng is not None:
             x = self.augment(x, lengths, rng)
         return x, lengths

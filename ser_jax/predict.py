@@ -69,6 +69,10 @@ def load_run(workdir, folds: Sequence[int] | None = None) -> TrainedRun:
       SerJaxError: no config.json, or no finished fold (train first).
     """
     config = rundir.read_config(workdir)
+    if input_pipeline.normalization(config.train) == "speaker":
+        raise SerJaxError(f"{workdir} was trained with per-speaker normalisation (--config.train.normalize=speaker), "
+                          "which needs each file's speaker's statistics: predict with a run trained with "
+                          "--config.train.normalize=utterance or none")
     fold_dirs = rundir.finished_folds(workdir)
     if folds is not None:
         wanted = {rundir.fold_dir(workdir, k).name for k in folds}

@@ -103,9 +103,13 @@ def _train_and_evaluate(config, workdir: Path, out) -> dict:
             f"UA {result['test']['ua']:.3f} (best val UA {result['val']['ua']:.3f} at epoch {result['best_epoch']}; "
             f"{result['seconds']:.1f} s)")
     summary = report.aggregate(results, corpus.classes)
+    title = f"{method.from_config(config).describe()} on {corpus.name}"
+    if input_pipeline.normalization(config.train) == "speaker":
+        title += (" — with per-speaker normalisation (each speaker's features standardised with that speaker's "
+                  "statistics, the test speaker's unlabelled audio included)")
+        summary["normalization"] = "speaker (transductive: uses the test speaker's unlabelled audio)"
     rundir.write_json(workdir / rundir.RESULTS, summary)
     figures = plots.run_figures(workdir, summary)
-    title = f"{method.from_config(config).describe()} on {corpus.name}"
     rundir.write_text(workdir / rundir.RESULTS_MD, report.markdown(summary, title, figures))
     out(f"mean over {len(results)} folds: WA {summary['mean']['wa']:.3f} ± {summary['std']['wa']:.3f}, "
         f"UA {summary['mean']['ua']:.3f} ± {summary['std']['ua']:.3f}; pooled WA {summary['pooled']['wa']:.3f} "
@@ -192,10 +196,13 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
 
 def _prepare(config, corpus, store, fold) -> _Fold:
     tc = config.train
-    scaler = input_pipeline.fit_scaler(tc.input_scaling, store, corpus.record_index[fold.train],
-                                       features.valid_frames(corpus.num_samples[fold.train], store.params),
+    valid = features.valid_frames(corpus.num_samples, store.params)
+    stats = (input_pipeline.speaker_statistics(store, corpus.record_index, valid, corpus.speakers)
+             if input_pipeline.normalization(tc) == "speaker" else None)
+    scaler = input_pipeline.fit_scaler(tc.input_scaling, store, corpus.record_index[fold.train], valid[fold.train],
                                        per_bin=tc.get("scaling_per_bin", False),
-                                       per_utterance=input_pipeline.normalization(tc) == "utterance")
+                                       per_utterance=input_pipeline.normalization(tc) == "utterance",
+                                       speaker_stats=None if stats is None else stats[fold.train])
     crop = (input_pipeline.crop_frames_of(store.lengths[corpus.record_index[fold.train]], tc.crop_percentile)
             if tc.get("crop_percentile", 0) else 0)
     shape = input_pipeline.InputShape.from_config(tc, store.params, crop)
@@ -203,8 +210,8 @@ def _prepare(config, corpus, store, fold) -> _Fold:
               "val": shape, "test": shape}
     augment = input_pipeline.SpecAugment.from_config(tc.spec_augment) if "spec_augment" in tc else None
     sources = {name: input_pipeline.Source(store, corpus.record_index[idx], corpus.labels[idx], scaler, shapes[name],
-                                           features.valid_frames(corpus.num_samples[idx], store.params),
-                                           augment if name == "train" else None)
+                                           valid[idx], augment if name == "train" else None,
+                                           None if stats is None else stats[idx])
                for name, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
     mesh = parallel.data_mesh(tc.num_devices)
     parallel.check_batch_size(tc.batch_size, mesh)

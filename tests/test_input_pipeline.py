@@ -152,3 +152,20 @@ def test_per_utterance_normalisation_uses_each_utterances_own_valid_frames(store
     fitted = input_pipeline.fit_scaler("standardize", store, np.arange(4), store.lengths, per_utterance=True)
     np.testing.assert_allclose(fitted.shift, 0.0, atol=1e-6)
     np.testing.assert_allclose(fitted.scale, 1.0, atol=1e-5)
+
+
+def test_per_speaker_normalisation_uses_every_utterance_of_the_speaker(store):
+    speakers = np.asarray(["a", "a", "b", "b"])
+    stats = input_pipeline.speaker_statistics(store, np.arange(4), store.lengths, speakers)
+    frames_a = np.concatenate([store.get(0), store.get(1)]).astype(np.float64)
+    np.testing.assert_allclose(stats[0], [frames_a.mean(axis=0), frames_a.std(axis=0)], rtol=1e-9)
+    np.testing.assert_array_equal(stats[0], stats[1])
+    scaler = input_pipeline.Scaler("none", (0.0,), (1.0,))
+    source = input_pipeline.Source(store, np.arange(4), np.zeros(4, np.int32), scaler,
+                                   input_pipeline.InputShape(False, bucket_frames=50), speaker_stats=stats)
+    x, lengths = source.features_of(np.arange(4))
+    for speaker, rows in (("a", [0, 1]), ("b", [2, 3])):
+        frames = np.concatenate([x[j, :lengths[j]] for j in rows])
+        np.testing.assert_allclose(frames.mean(axis=0), 0.0, atol=1e-5)  # zero mean over the speaker,
+        np.testing.assert_allclose(frames.std(axis=0), 1.0, atol=1e-4)   # not over each utterance
+    assert not np.allclose(x[2, :lengths[2]].mean(axis=0), 0.0, atol=1e-2)

@@ -147,3 +147,16 @@ def test_inputs_cut_to_the_75th_percentile_of_the_training_lengths(emodb_root, c
 
     with pytest.raises(SerJaxError, match=r"--config\.train\.crop_percentile.*--config\.features\.crop_seconds"):
         method.check(config)
+
+
+def test_per_speaker_normalisation_is_declared_and_predict_refuses_it(emodb_root, cache_dir, tmp_path):
+    config = _config(emodb_root, cache_dir)
+    config.train.normalize = "speaker"
+    summary = train.train_and_evaluate(config, tmp_path, out=lambda _: None)
+    assert summary["pooled"]["n"] == 39 and summary["normalization"].startswith("speaker (transductive")
+    title = (tmp_path / "results.md").read_text().splitlines()[0]
+    assert "per-speaker normalisation" in title and "test speaker's unlabelled audio" in title
+    from ser_jax.errors import SerJaxError
+
+    with pytest.raises(SerJaxError, match=r"per-speaker normalisation.*--config\.train\.normalize"):
+        predict.load_run(tmp_path)

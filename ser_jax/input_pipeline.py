@@ -10,10 +10,12 @@ masked so no utterance is dropped. Variable-length inputs are padded to a multip
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Iterator
 
 import numpy as np
 
+from ser_jax import features
 from ser_jax.errors import SerJaxError
 
 
@@ -39,8 +41,14 @@ class Scaler:
     shift: tuple
     scale: tuple
 
+    @functools.cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """float32 shift and scale, converted once (the scaler runs on every utterance of every batch)."""
+        return np.asarray(self.shift, np.float32), np.asarray(self.scale, np.float32)
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        y = (np.asarray(x, np.float32) - np.asarray(self.shift, np.float32)) * np.asarray(self.scale, np.float32)
+        shift, scale = self._arrays
+        y = (np.asarray(x, np.float32) - shift) * scale
         return np.clip(y, 0.0, 1.0) if self.kind == "minmax" else y
 
 
@@ -269,6 +277,34 @@ class Source:
         if self.augment is not None and rng is not None:
             x = self.augment(x, lengths, rng)
         return x, lengths
+
+
+def fold_sources(train_config, corpus, store, fold, speaker_stats=None) -> dict:
+    """The train, val and test Sources of one fold: scaling fitted on its training utterances
+    (after normalisation, valid frames only), the crop length from their lengths, random
+    crops and masks for training only.
+
+    Args:
+      train_config: `config.train`.
+      corpus, store: the corpus and its FeatureStore.
+      fold: a `protocols.Fold`.
+      speaker_stats: [len(corpus), 2, F] (`speaker_statistics`) with per-speaker
+        normalisation, else None.
+    """
+    tc = train_config
+    valid = features.valid_frames(corpus.num_samples, store.params)
+    rows = lambda idx: None if speaker_stats is None else speaker_stats[idx]  # noqa: E731
+    scaler = fit_scaler(tc.input_scaling, store, corpus.record_index[fold.train], valid[fold.train],
+                        per_bin=tc.get("scaling_per_bin", False), per_utterance=normalization(tc) == "utterance",
+                        speaker_stats=rows(fold.train))
+    crop = crop_frames_of(store.lengths[corpus.record_index[fold.train]], tc.crop_percentile) \
+        if tc.get("crop_percentile", 0) else 0
+    shape = InputShape.from_config(tc, store.params, crop)
+    augment = SpecAugment.from_config(tc.spec_augment) if "spec_augment" in tc else None
+    train = dataclasses.replace(shape, random_crop=bool(tc.get("random_crop", False)))
+    return {name: Source(store, corpus.record_index[idx], corpus.labels[idx], scaler, train if name == "train" else shape,
+                         valid[idx], augment if name == "train" else None, rows(idx))
+            for name, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
 
 
 def _classify_batch(source: Source, idx: np.ndarray, batch_size: int, rng=None) -> dict:

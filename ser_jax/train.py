@@ -89,14 +89,17 @@ def _train_and_evaluate(config, workdir: Path, out) -> dict:
     folds = protocols.make_folds(config.protocol, corpus)
     if config.train.max_folds:
         folds = folds[:config.train.max_folds]
-    results = []
+    results, speaker_stats = [], None
     for k, fold in enumerate(folds):
         done = rundir.fold_dir(workdir, k) / rundir.RESULT
         if done.is_file():
             results.append(rundir.read_json(done))
             out(f"fold {k + 1}/{len(folds)} {fold.name}: finished earlier, read from {done}")
             continue
-        result = _run_fold(config, corpus, store, fold, k, len(folds), workdir)
+        if speaker_stats is None and input_pipeline.normalization(config.train) == "speaker":
+            speaker_stats = input_pipeline.speaker_statistics(  # once per run, not per fold
+                store, corpus.record_index, features.valid_frames(corpus.num_samples, store.params), corpus.speakers)
+        result = _run_fold(config, corpus, store, fold, k, len(folds), workdir, speaker_stats)
         rundir.write_json(done, result)
         results.append(result)
         out(f"fold {k + 1}/{len(folds)} {fold.name}: test WA {result['test']['wa']:.3f} "
@@ -129,10 +132,10 @@ class _Fold:
     mesh: object
 
 
-def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
+def _run_fold(config, corpus, store, fold, k, num_folds, workdir, speaker_stats) -> dict:
     start = time.perf_counter()
     fold_dir = rundir.fold_dir(workdir, k)
-    ctx = _prepare(config, corpus, store, fold)
+    ctx = _prepare(config, corpus, store, fold, speaker_stats)
     tc = config.train
     train_source = ctx.sources["train"]
     batches = functools.partial(ctx.method.batches, train_source, tc.batch_size, seed=config.seed + k)
@@ -194,25 +197,9 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir) -> dict:
     return {**result, "seconds": time.perf_counter() - start}
 
 
-def _prepare(config, corpus, store, fold) -> _Fold:
+def _prepare(config, corpus, store, fold, speaker_stats) -> _Fold:
     tc = config.train
-    valid = features.valid_frames(corpus.num_samples, store.params)
-    stats = (input_pipeline.speaker_statistics(store, corpus.record_index, valid, corpus.speakers)
-             if input_pipeline.normalization(tc) == "speaker" else None)
-    scaler = input_pipeline.fit_scaler(tc.input_scaling, store, corpus.record_index[fold.train], valid[fold.train],
-                                       per_bin=tc.get("scaling_per_bin", False),
-                                       per_utterance=input_pipeline.normalization(tc) == "utterance",
-                                       speaker_stats=None if stats is None else stats[fold.train])
-    crop = (input_pipeline.crop_frames_of(store.lengths[corpus.record_index[fold.train]], tc.crop_percentile)
-            if tc.get("crop_percentile", 0) else 0)
-    shape = input_pipeline.InputShape.from_config(tc, store.params, crop)
-    shapes = {"train": dataclasses.replace(shape, random_crop=bool(tc.get("random_crop", False))),
-              "val": shape, "test": shape}
-    augment = input_pipeline.SpecAugment.from_config(tc.spec_augment) if "spec_augment" in tc else None
-    sources = {name: input_pipeline.Source(store, corpus.record_index[idx], corpus.labels[idx], scaler, shapes[name],
-                                           valid[idx], augment if name == "train" else None,
-                                           None if stats is None else stats[idx])
-               for name, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
+    sources = input_pipeline.fold_sources(tc, corpus, store, fold, speaker_stats)
     mesh = parallel.data_mesh(tc.num_devices)
     parallel.check_batch_size(tc.batch_size, mesh)
     parallel.check_batch_size(tc.eval_batch_size, mesh, "--config.train.eval_batch_size")

@@ -123,5 +123,6 @@ def _feature_lines(store) -> list[str]:
     shape = (f"{int(store.lengths[0])} frames × {store.num_bins} bins" if p.fixed_length else
              f"{int(store.lengths.min())}–{int(store.lengths.max())} frames × {store.num_bins} bins")
     state = "computed now" if store.computed else "reused from cache"
-    return ["", f"features {p.name} ({p.kind}, n_fft {p.n_fft}, win {p.win_length}, hop {p.hop_length}, "
-            f"{p.window}): {shape} per utterance, {state}", f"feature cache: {store.path}"]
+    how = ("openSMILE eGeMAPSv02 functionals" if p.kind == "egemaps" else
+           f"{p.kind}, n_fft {p.n_fft}, win {p.win_length}, hop {p.hop_length}, {p.window}")
+    return ["", f"features {p.name} ({how}): {shape} per utterance, {state}", f"feature cache: {store.path}"]

@@ -56,13 +56,15 @@ def epoch_score(ctx, state) -> tuple[float, dict]:
     return ctx.method.selection_score(summary), summary
 
 
-def final(ctx, state, svm_cs) -> tuple[dict, dict, dict, dict]:
+def final(ctx, state, svm_cs, svm_kernel: str = "rbf") -> tuple[dict, dict, dict, dict]:
     """(val summary, test summary, {split: embeddings}, extra) of the selected state; extra
-    holds the SVM's C where an SVM predicts."""
+    holds the SVM's C and kernel where an SVM predicts."""
     done = {s: split_pass(ctx, state, s) for s in ("val", "test", "train")}
     x = {s: done[s]["embeddings"] for s in done}
     if ctx.method.predicts == "logits":
         return _summary(ctx, done["val"]), _summary(ctx, done["test"]), x, {}
     y = {s: ctx.sources[s].labels for s in done}
-    c, val_conf, test_conf = svm.select_and_test(x, y, cs=tuple(svm_cs), num_classes=ctx.num_classes)
-    return _summary(ctx, done["val"], val_conf), _summary(ctx, done["test"], test_conf), x, {"svm_c": c}
+    c, val_conf, test_conf = svm.select_and_test(x, y, cs=tuple(svm_cs), num_classes=ctx.num_classes,
+                                                 kernel=svm_kernel)
+    return (_summary(ctx, done["val"], val_conf), _summary(ctx, done["test"], test_conf), x,
+            {"svm_c": c, "svm_kernel": svm_kernel})

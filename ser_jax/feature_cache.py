@@ -1,7 +1,7 @@
 """The only code that writes feature arrays.
 
 Features of every record of a corpus build are computed once per (corpus build,
-feature parameters, librosa version) and stored under
+feature parameters, librosa version, and opensmile version for eGeMAPS) and stored under
 `cache_dir/features/<corpus>-<key>/`:
 
 - fixed length: `features.npy` float32 [num_records, frames, bins];
@@ -21,6 +21,7 @@ import collections
 import concurrent.futures as cf
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import multiprocessing
 import os
@@ -78,6 +79,8 @@ def cache_key(corpus_fingerprint: str, params: features.FeatureParams) -> str:
     """Hash of everything that determines the feature values."""
     payload = {"corpus": corpus_fingerprint, "params": dataclasses.asdict(params),
                "format": FORMAT_VERSION, "librosa": librosa.__version__}
+    if params.kind == "egemaps":  # (other kinds' keys stay as they were: their caches stay valid)
+        payload["opensmile"] = importlib.metadata.version("opensmile")
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 

@@ -1,8 +1,9 @@
-"""Pure waveform → feature functions (librosa), one preset per seed. No I/O.
+"""Pure waveform → feature functions (librosa; opensmile for eGeMAPS), one preset per seed. No I/O.
 
 Every feature array is time-major: float32 [frames, bins]. A fixed-length preset gives
 the same frame count for every utterance; a variable-length one gives
-`num_frames(num_samples, params)` frames.
+`num_frames(num_samples, params)` frames. eGeMAPS functionals (the classic reference) are one
+"frame" of 88 values per utterance: statistics over the whole utterance.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import threadpoolctl
 
 from ser_jax.errors import SerJaxError
 
-KINDS = ("logmel", "mfcc", "stft")
+KINDS = ("logmel", "mfcc", "stft", "egemaps")
+EGEMAPS_SIZE = 88  # eGeMAPSv02 functionals
 LOGS = ("db", "ln")
 PADS = ("zero", "last_frame")
 
@@ -28,7 +30,8 @@ class FeatureParams:
 
     Attributes:
       name: preset it came from (informational).
-      kind: `logmel`, `mfcc` or `stft` (log-magnitude STFT).
+      kind: `logmel`, `mfcc`, `stft` (log-magnitude STFT) or `egemaps` (openSMILE's eGeMAPSv02
+        functionals of the whole utterance: 1 × 88; the frame fields are then unused).
       sample_rate: Hz; must equal the corpus rate (16000).
       n_fft: FFT size; `stft` gives n_fft // 2 + 1 bins.
       win_length: analysis window in samples (<= n_fft).
@@ -74,6 +77,8 @@ class FeatureParams:
             problems.append(f"pad {self.pad!r} is not one of {PADS}")
         if not 0 < self.win_length <= self.n_fft:
             problems.append(f"win_length {self.win_length} must be in (0, n_fft={self.n_fft}]")
+        if self.kind == "egemaps" and self.crop_seconds:
+            problems.append("kind 'egemaps' summarises the whole utterance: crop_seconds must be 0")
         if self.hop_length <= 0 or self.crop_seconds < 0 or self.fixed_frames < 0:
             problems.append("hop_length must be > 0; crop_seconds and fixed_frames >= 0")
         if problems:
@@ -85,7 +90,8 @@ class FeatureParams:
 
     @property
     def num_bins(self) -> int:
-        return {"logmel": self.n_mels, "mfcc": self.n_mfcc, "stft": self.n_fft // 2 + 1}[self.kind]
+        return {"logmel": self.n_mels, "mfcc": self.n_mfcc, "stft": self.n_fft // 2 + 1,
+                "egemaps": EGEMAPS_SIZE}[self.kind]
 
     @property
     def crop_samples(self) -> int:
@@ -118,6 +124,8 @@ PRESETS = {
     "lian_stft": FeatureParams(name="lian_stft", kind="stft", sample_rate=16000, n_fft=512,
                                win_length=320, hop_length=160, window="hamming", log="ln",
                                log_floor=1e-6, top_db=80.0, crop_seconds=4.0, pad="last_frame", fixed_frames=400),
+    # The classic reference: openSMILE's eGeMAPSv02 functionals (Eyben et al. 2016), 88 per utterance.
+    "egemaps": FeatureParams(name="egemaps", kind="egemaps", sample_rate=16000, crop_seconds=0.0),
 }
 
 
@@ -130,6 +138,8 @@ def preset(name: str) -> ml_collections.ConfigDict:
 
 def num_frames(num_samples: int, p: FeatureParams) -> int:
     """Frames `extract` returns for a waveform of `num_samples` samples."""
+    if p.kind == "egemaps":
+        return 1
     if p.fixed_length:
         return p.fixed_frames or 1 + p.crop_samples // p.hop_length
     return 1 + int(num_samples) // p.hop_length  # librosa's centred framing
@@ -139,6 +149,8 @@ def valid_frames(num_samples: np.ndarray, p: FeatureParams) -> np.ndarray:
     """int [N] frames of each utterance's features that hold audio: all of a variable-length
     input, and of a fixed-length one those before its padding."""
     num_samples = np.asarray(num_samples, np.int64)
+    if p.kind == "egemaps":
+        return np.ones_like(num_samples)
     audio = 1 + num_samples // p.hop_length
     return np.minimum(audio, num_frames(0, p)) if p.fixed_length else audio
 
@@ -187,6 +199,8 @@ def _blas() -> threadpoolctl.ThreadpoolController:
 
 
 def _extract(y: np.ndarray, p: FeatureParams) -> np.ndarray:
+    if p.kind == "egemaps":
+        return np.asarray(_smile().process_signal(np.asarray(y, np.float32), p.sample_rate).to_numpy(), np.float32)
     y = fit_waveform(np.asarray(y, np.float32), p)
     db = dict(ref=1.0, amin=p.log_floor, top_db=p.top_db or None)
     if p.kind == "stft":
@@ -203,6 +217,16 @@ def _extract(y: np.ndarray, p: FeatureParams) -> np.ndarray:
     if p.fixed_length:
         out = fit_frames(out, num_frames(0, p))
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _smile():
+    """openSMILE's eGeMAPSv02 functionals extractor (built once per process: it parses its
+    configuration files; imported here, not at the top: importing opensmile takes ~1 s)."""
+    import opensmile  # pylint: disable=import-outside-toplevel
+
+    return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                           feature_level=opensmile.FeatureLevel.Functionals)
 
 
 def _floored(log_values: np.ndarray, decades: float) -> np.ndarray:

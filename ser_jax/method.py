@@ -123,11 +123,13 @@ class Method:
         network = self.network(num_classes)
         shapes = jax.eval_shape(lambda: network.init(jax.random.PRNGKey(0), x, lengths, train=False,
                                                      pairs=self.pairs))
-        return layers.count_params(shapes["params"])
+        return layers.count_params(shapes.get("params", {}))
 
     def describe(self) -> str:
-        """e.g. `parallel_cnn + softmax(1) + center(4) + reconstruction(1)`."""
+        """e.g. `parallel_cnn + softmax(1) + center(4) + reconstruction(1)`; `identity → SVM`."""
         name = next(k for k, (cls, _) in ENCODERS.items() if isinstance(self.encoder, cls))
+        if not self.signals:
+            return f"{name} → SVM"
         return " + ".join([name] + [f"{s.name}({s.weight:g})" for s in self.signals])
 
 
@@ -135,9 +137,7 @@ def check(config) -> None:
     """Refuses, in one line naming the keys, a config whose method cannot work."""
     encoder = _encoder(config)
     names = [name for name in SIGNALS if config.signals[name].weight]
-    if not names:
-        raise SerJaxError("no training signal is on: set a --config.signals.<name>.weight > 0 "
-                          f"(names: {', '.join(SIGNALS)})")
+    _check_trainable(config, encoder, names)
     negative = [name for name in SIGNALS if config.signals[name].weight < 0]
     if negative:
         raise SerJaxError(f"--config.signals.{negative[0]}.weight is negative")
@@ -155,6 +155,24 @@ def check(config) -> None:
                           "--config.features.crop_seconds > 0 or --config.train.crop_percentile > 0")
     for name in names:
         SIGNALS[name][0].check(config, encoder)
+
+
+def _check_trainable(config, encoder, names) -> None:
+    """A network needs a training signal; `identity` (an SVM on the features) takes none, and
+    eGeMAPS functionals (one vector per utterance) go to nothing else."""
+    e = config.model.encoder
+    if config.features.kind == "egemaps" and encoder.trainable:
+        raise SerJaxError(f"--config.features.kind=egemaps gives one vector of functionals per utterance, which "
+                          f"--config.model.encoder={e} cannot read: use --config.model.encoder=identity")
+    if not encoder.trainable and names:
+        raise SerJaxError(f"--config.model.encoder={e} has nothing to train: set "
+                          f"--config.signals.{names[0]}.weight=0 (an SVM on the features predicts)")
+    if encoder.trainable and not names:
+        raise SerJaxError("no training signal is on: set a --config.signals.<name>.weight > 0 "
+                          f"(names: {', '.join(SIGNALS)})")
+    if config.features.kind == "egemaps" and input_pipeline.normalization(config.train) == "utterance":
+        raise SerJaxError("--config.train.normalize=utterance standardises an utterance over its frames; eGeMAPS "
+                          "functionals have one: use none or speaker")
 
 
 def from_config(config) -> Method:

@@ -150,7 +150,7 @@ def run_figures(workdir, summary: dict) -> dict:
                      title=f"pooled test confusion ({summary['pooled']['n']} utterances)")
     figures["Pooled test confusion, row-normalised"] = "plots/confusion.png"
     logs = rundir.read_logs(workdir)
-    if logs:
+    if any(logs):  # (identity → SVM trains nothing: empty logs)
         curves_figure(logs, out / "curves.png")
         figures["Training curves (mean over folds, band: min–max)"] = "plots/curves.png"
     emb = rundir.read_embeddings(rundir.fold_dir(workdir, 0))

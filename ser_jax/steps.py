@@ -59,7 +59,7 @@ def create_train_state(method: Method, num_classes: int, tx: optax.GradientTrans
     """
     network = method.network(num_classes)
     variables = _init_variables(network, key, example["x"], example["length"], method.pairs)
-    params = variables["params"]
+    params = variables.get("params", {})  # none: the identity encoder with no signal (an SVM on the features)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=variables.get("batch_stats", {}),
                       signals=method.init_state(num_classes=num_classes, train_labels=train_labels),
                       opt_state=tx.init(params), apply_fn=network.apply, tx=tx)

@@ -1,4 +1,5 @@
-"""Lian et al.'s evaluation: an SVM on the learned vectors, C chosen on validation only."""
+"""Lian et al.'s evaluation, and the classic reference: an SVM on the learned vectors (or on
+the features themselves), C chosen on validation only."""
 
 from __future__ import annotations
 
@@ -11,39 +12,45 @@ from sklearn.svm import SVC
 from ser_jax import metrics
 
 
-def _svc(c):
-    return SVC(C=c, kernel="rbf", class_weight="balanced")
+KERNELS = ("rbf", "linear")
 
 
-def _fit(x, y, c):
-    return make_pipeline(StandardScaler(), _svc(c)).fit(x, y)
+def _svc(c, kernel):
+    if kernel not in KERNELS:
+        raise ValueError(f"SVM kernel {kernel!r} is not one of {KERNELS}")
+    return SVC(C=c, kernel=kernel, class_weight="balanced")
 
 
-def fit_probabilistic(x, y, c: float):
+def _fit(x, y, c, kernel):
+    return make_pipeline(StandardScaler(), _svc(c, kernel)).fit(x, y)
+
+
+def fit_probabilistic(x, y, c: float, kernel: str = "rbf"):
     """The SVM of `select_and_test` (fitted on train+val with the chosen C), with sigmoid-
     calibrated class probabilities (`predict_proba`, calibrated by 5-fold cross-validation
     on the same vectors) for inference."""
-    calibrated = CalibratedClassifierCV(_svc(c), method="sigmoid", cv=5, ensemble=False)
+    calibrated = CalibratedClassifierCV(_svc(c, kernel), method="sigmoid", cv=5, ensemble=False)
     return make_pipeline(StandardScaler(), calibrated).fit(x, y)
 
 
-def val_ua(train_x, train_y, val_x, val_y, *, c: float, num_classes: int) -> float:
+def val_ua(train_x, train_y, val_x, val_y, *, c: float, num_classes: int, kernel: str = "rbf") -> float:
     """UA on validation of an SVM fitted on the training vectors."""
-    pred = _fit(train_x, train_y, c).predict(val_x)
+    pred = _fit(train_x, train_y, c, kernel).predict(val_x)
     return metrics.summarize(metrics.confusion_matrix(val_y, pred, num_classes), range(num_classes))["ua"]
 
 
-def select_and_test(split_x: dict, split_y: dict, *, cs, num_classes: int) -> tuple[float, np.ndarray, np.ndarray]:
+def select_and_test(split_x: dict, split_y: dict, *, cs, num_classes: int,
+                    kernel: str = "rbf") -> tuple[float, np.ndarray, np.ndarray]:
     """Chooses C by validation UA (SVM fitted on train), refits on train+val, predicts test.
 
     Returns:
       (chosen C, val confusion [C, C] of the chosen C, test confusion [C, C]).
     """
     scores = [val_ua(split_x["train"], split_y["train"], split_x["val"], split_y["val"], c=c,
-                     num_classes=num_classes) for c in cs]
+                     num_classes=num_classes, kernel=kernel) for c in cs]
     best = float(cs[int(np.argmax(scores))])
-    val_pred = _fit(split_x["train"], split_y["train"], best).predict(split_x["val"])
+    val_pred = _fit(split_x["train"], split_y["train"], best, kernel).predict(split_x["val"])
     model = _fit(np.concatenate([split_x["train"], split_x["val"]]),
-                 np.concatenate([split_y["train"], split_y["val"]]), best)
+                 np.concatenate([split_y["train"], split_y["val"]]), best, kernel)
     return (best, metrics.confusion_matrix(split_y["val"], val_pred, num_classes),
             metrics.confusion_matrix(split_y["test"], model.predict(split_x["test"]), num_classes))

@@ -106,7 +106,7 @@ def _train_and_evaluate(config, workdir: Path, out) -> dict:
             f"UA {result['test']['ua']:.3f} (best val UA {result['val']['ua']:.3f} at epoch {result['best_epoch']}; "
             f"{result['seconds']:.1f} s)")
     summary = report.aggregate(results, corpus.classes)
-    title = f"{method.from_config(config).describe()} on {corpus.name}"
+    title = f"{method.from_config(config).describe()} on {corpus.name} ({config.features.name} features)"
     if input_pipeline.normalization(config.train) == "speaker":
         title += (" — with per-speaker normalisation (each speaker's features standardised with that speaker's "
                   "statistics, the test speaker's unlabelled audio included)")
@@ -158,12 +158,13 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir, speaker_stats)
         progress = {key: value.item() for key, value in restored["progress"].items()}
     state = parallel.replicate(state, ctx.mesh)
     train_fn = jax.jit(functools.partial(steps.train_step, method=ctx.method), donate_argnums=0)
-    bar = tqdm(total=tc.epochs, initial=progress["epoch"], desc=f"fold {k + 1}/{num_folds} {fold.name}",
+    epochs = tc.epochs if ctx.method.signals else 0  # identity → SVM: nothing to train
+    bar = tqdm(total=epochs, initial=progress["epoch"], desc=f"fold {k + 1}/{num_folds} {fold.name}",
                unit="epoch")
     board = SummaryWriter(str(fold_dir / rundir.TENSORBOARD))
     saved_at = time.perf_counter()
     with (fold_dir / rundir.LOG).open("a") as log:
-        for epoch in range(progress["epoch"], tc.epochs):
+        for epoch in range(progress["epoch"], epochs):
             history = []  # per-step metrics stay on device until the epoch ends
             for batch in parallel.prefetch(batches(epoch=epoch), ctx.mesh):
                 state, step_metrics = train_fn(state, batch, step_key)
@@ -226,7 +227,7 @@ def _host_best(state) -> dict:
 def _final_evaluation(ctx, state, fold, progress, fold_dir, config) -> dict:
     """Val and test figures of the selected variables; saves them with what inference needs
     (`model/`, `model.json`) and every split's embeddings (`embeddings.npz`)."""
-    val, test, x, extra = evaluation.final(ctx, state, config.train.svm_c)
+    val, test, x, extra = evaluation.final(ctx, state, config.train.svm_c, config.train.svm_kernel)
     rundir.write_embeddings(fold_dir, x, {s: ctx.sources[s].labels for s in rundir.SPLITS})
     checkpointing.save_model(fold_dir / rundir.MODEL, {"params": state.params, "batch_stats": state.batch_stats,
                                                        "signals": state.signals})

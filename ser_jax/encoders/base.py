@@ -8,6 +8,8 @@ config is read (`ser_jax.method.check`), never at trace time:
 - `takes_lengths`: it reads per-utterance lengths and ignores the padding past them;
 - `needs_fixed_length`: its shapes depend on the number of frames (fixed-length features only);
 - `gives_trunk`: `Encoded.trunk` holds shared features a reconstruction decoder can read;
+- `trainable`: it has parameters to learn (False: `identity`, where an SVM on the features
+  is the whole method and no training signal may be on);
 - `head_name`, `head_dropout`: the classifier layer's name (kept from the first release, so
   its checkpoints load) and the dropout before it.
 """
@@ -48,6 +50,7 @@ class Encoder:
     takes_lengths: ClassVar[bool] = False
     needs_fixed_length: ClassVar[bool] = False
     gives_trunk: ClassVar[bool] = False
+    trainable: ClassVar[bool] = True
     head_name: ClassVar[str] = "logits"
 
     dtype: object = jnp.float32

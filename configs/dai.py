@@ -10,14 +10,19 @@ Model: conv blocks → BiGRU(128 per direction) → FC1 z → FC2; class-weighte
 at rate α (λ = 0.3 and α = 0.5: the talk's sweep settings). Adam (optimizer and rate not
 given in the talk: 1e-3). --config.signals.center.weight=0 gives the without-center-loss setting.
 
-    python run.py --config configs/dai.py --workdir workdir/dai
+    python run.py --config configs/dai.py --workdir workdir/dai                # strong recipe (default)
+    python run.py --config configs/dai.py:paper --workdir workdir/dai_paper    # the paper's settings
+
+The strong recipe (configs/base.py: strong_recipe) keeps the method (encoder, signals, λs) and
+trains it with AdamW, warm-up and cosine decay, weight decay, label smoothing and center loss
+averaged over the embedding's dimensions.
 """
 
 from configs import base
 from ser_jax import features
 
 
-def get_config():
+def get_config(variant=None):
     config = base.get_config()
     config.features = features.preset("dai_mel")
     config.model.encoder = "conv_gru"
@@ -30,4 +35,4 @@ def get_config():
     config.train.input_scaling = "standardize"
     config.train.max_frames = 800  # 8 s: bounds memory of the rare long utterance
     config.train.crop_percentile = 0.0  # the BiGRU reads whole utterances (variable length)
-    return config
+    return base.variant(config, variant)

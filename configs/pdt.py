@@ -11,14 +11,19 @@ pairs per epoch than the paper's four million). Evaluation: an SVM on the 256-d 
 train+val, C chosen on val. The "traditional" end-to-end baseline with the same encoder:
 --config.signals.pairwise.weight=0 --config.signals.softmax.weight=1.
 
-    python run.py --config configs/pdt.py --workdir workdir/pdt
+    python run.py --config configs/pdt.py --workdir workdir/pdt                # strong recipe (default)
+    python run.py --config configs/pdt.py:paper --workdir workdir/pdt_paper    # the paper's settings
+
+The strong recipe (configs/base.py: strong_recipe) keeps the method (encoder, signals, λs) and
+trains it with AdamW, warm-up and cosine decay, weight decay, label smoothing and center loss
+averaged over the embedding's dimensions.
 """
 
 from configs import base
 from ser_jax import features
 
 
-def get_config():
+def get_config(variant=None):
     config = base.get_config()
     config.features = features.preset("lian_stft")  # 4 s, fixed when computed
     config.train.crop_percentile = 0.0
@@ -30,4 +35,4 @@ def get_config():
     config.optim.name = "adam"
     config.optim.learning_rate = 1e-4
     config.train.input_scaling = "standardize"
-    return config
+    return base.variant(config, variant)

@@ -6,14 +6,19 @@ log-mel bands (--config.features=... or --config.features.kind=mfcc for 40 MFCC)
 Data here: EmoDB, leave-one-speaker-out (IEMOCAP: --config.data.corpus=iemocap
 --config.protocol.name=loso_session).
 
-    python run.py --config configs/sac.py --workdir workdir/sac
+    python run.py --config configs/sac.py --workdir workdir/sac                # strong recipe (default)
+    python run.py --config configs/sac.py:paper --workdir workdir/sac_paper    # the paper's settings
+
+The strong recipe (configs/base.py: strong_recipe) keeps the method (encoder, signals, λs) and
+trains it with AdamW, warm-up and cosine decay, weight decay, label smoothing and center loss
+averaged over the embedding's dimensions, on 64 mel bands with 32 kernels per path.
 """
 
 from configs import base
 
 
-def get_config():
+def get_config(variant=None):
     config = base.get_config()
     config.signals.center.weight = 4.0
     config.signals.reconstruction.weight = 1.0
-    return config
+    return base.variant(config, variant)

@@ -1,12 +1,17 @@
 """Tripathi et al. (000), S+C: softmax + λ1·center loss, λ1 = 4 (paper's best). ≈0.26 M parameters.
 
-    python run.py --config configs/sc.py --workdir workdir/sc
+    python run.py --config configs/sc.py --workdir workdir/sc                # strong recipe (default)
+    python run.py --config configs/sc.py:paper --workdir workdir/sc_paper    # the paper's settings
+
+The strong recipe (configs/base.py: strong_recipe) keeps the method (encoder, signals, λs) and
+trains it with AdamW, warm-up and cosine decay, weight decay, label smoothing and center loss
+averaged over the embedding's dimensions, on 64 mel bands with 32 kernels per path.
 """
 
 from configs import base
 
 
-def get_config():
+def get_config(variant=None):
     config = base.get_config()
     config.signals.center.weight = 4.0
-    return config
+    return base.variant(config, variant)

@@ -72,14 +72,21 @@ def summary_params(workdir):
     return json.loads((workdir / "describe.json").read_text())["model"]["parameters"]
 
 
-def test_describe_prints_the_sac_model_size(emodb_root, tmp_path):
+def test_describe_prints_the_model_size_of_the_paper_and_the_strong_recipe(emodb_root, tmp_path):
     env = {"SER_JAX_DATA": str(emodb_root.parent), "SER_JAX_CACHE": str(tmp_path)}
-    result = _run(["--config", "configs/sc.py", "--mode=describe"], env)
+    result = _run(["--config", "configs/sc.py:paper", "--mode=describe"], env)
     assert result.returncode == 0, result.stderr
     # 7 EmoDB classes: 260,452 − 260 + 455 (the paper's 0.26 M with 4 classes); inputs cut at the
     # 75th percentile of the utterance lengths: 104 frames (3.3 s)
     assert "method parallel_cnn + softmax(1) + center(4): 260,647 parameters for 104 × 128 inputs and 7 classes" \
         in result.stdout
+    result = _run(["--config", "configs/sc.py", "--mode=describe"], env)  # the default: the strong recipe
+    assert result.returncode == 0, result.stderr
+    # 32 kernels per path on 64 mel bands (the strong recipe's smaller input and network)
+    assert "method parallel_cnn + softmax(1) + center(4): 42,247 parameters for 104 × 64 inputs and 7 classes" \
+        in result.stdout
+    result = _run(["--config", "configs/sc.py:papr", "--mode=describe"], env)
+    assert result.returncode != 0 and "choose one of ('strong', 'paper')" in result.stderr
 
 
 def test_an_impossible_method_is_refused_in_one_line_before_any_work(emodb_root, tmp_path):

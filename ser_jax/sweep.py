@@ -2,7 +2,8 @@
 
 A sweep config (configs/sweeps/*.py) holds a `title`, a full experiment config `base`, the
 `seeds`, `variants`: ((name, baseline variant or "", ("dotted.key=value", ...)), ...) in
-table order, `only` (run just these variants; () → all), `curves`: ((dotted key, (variant,
+table order, optionally `reference` (a variant every other one is also compared with, e.g.
+the eGeMAPS + SVM reference of configs/egemaps_svm.py), `only` (run just these variants; () → all), `curves`: ((dotted key, (variant,
 ...)), ...) to plot test UA against, and `embedding_figures` (t-SNE of each variant beside
 its baseline).
 Each (variant, seed) trains with `train.train_and_evaluate` in
@@ -13,7 +14,9 @@ The comparison (sweep.md / sweep.csv / sweep.json) gives per variant UA and WA m
 over folds × seeds, UA and WA pooled over every test prediction, the test reconstruction
 MSE where there is a decoder, the separation of the test embeddings (`metrics.separation`)
 and, against its baseline, the mean paired UA difference over matching (seed, fold) runs
-with a Wilcoxon signed-rank test.
+with a Wilcoxon signed-rank test. Against the reference, the pairs are folds: each side's
+test UA averaged over its seeds first (the reference may be deterministic, and repeating
+its figure once per seed would count one fold as several).
 """
 
 from __future__ import annotations
@@ -111,6 +114,9 @@ def expand(sweep, workdir) -> list[Run]:
         base = table[name].baseline
         if base and base not in names:
             raise SerJaxError(f"variant {name!r}: baseline {base!r} is not a variant of this sweep")
+    reference = sweep.get("reference", "")
+    if reference and reference not in names:
+        raise SerJaxError(f"--config.reference={reference!r} is not a variant of this sweep ({names})")
     for name in chosen:
         try:
             method.check(variant_config(sweep, name, int(sweep.seeds[0])))
@@ -191,8 +197,24 @@ def compare(sweep, runs: list[Run], summaries: dict) -> list[dict]:
             test = paired_test([per_run[k]["test"]["ua"] for k in keys], [base_runs[k]["test"]["ua"] for k in keys])
             row.update({"pairs": test["n"], "ua_diff": test["mean_diff"], "wilcoxon_w": test["statistic"],
                         "p": test["p"]})
+        reference = sweep.get("reference", "")
+        if reference and reference != name and any(r.variant == reference for r in runs):
+            mine, theirs = _fold_means(summaries, name), _fold_means(summaries, reference)
+            folds = sorted(set(mine) & set(theirs))
+            test = paired_test([mine[f] for f in folds], [theirs[f] for f in folds])
+            row.update({"ref_folds": test["n"], "ref_ua_diff": test["mean_diff"], "ref_p": test["p"]})
         rows.append(row)
     return rows
+
+
+def _fold_means(summaries: dict, name: str) -> dict:
+    """fold → test UA averaged over the variant's seeds."""
+    values = {}
+    for (variant, _), summary in summaries.items():
+        if variant == name:
+            for f in summary["folds"]:
+                values.setdefault(f["fold"], []).append(f["test"]["ua"])
+    return {fold: float(np.mean(v)) for fold, v in values.items()}
 
 
 def _separations(runs: list[Run], name: str) -> list[float]:
@@ -221,6 +243,11 @@ def _check_same_settings(run: Run) -> None:
 
 
 def _settings(config) -> dict:
+    return {name: json.dumps(value) for name, value in _flatten(config).items()}  # tuples and lists compare alike
+
+
+def _flatten(config) -> dict:
+    """dotted key → value of every leaf but the machine keys."""
     flat = {}
 
     def walk(node, prefix):
@@ -229,10 +256,20 @@ def _settings(config) -> dict:
             if isinstance(value, (dict, ml_collections.ConfigDict)):
                 walk(value, name + ".")
             elif name not in _MACHINE_KEYS:
-                flat[name] = json.dumps(value)  # tuples and lists compare alike
+                flat[name] = value
 
     walk(config, "")
     return flat
+
+
+def settings_between(base, config) -> tuple:
+    """The `dotted.key=value` settings that turn `base` into `config` (a method config as a
+    sweep variant: e.g. configs/dai.py in a sweep whose base is configs/s.py)."""
+    old, new = _flatten(base), _flatten(config)
+    unknown = sorted(set(new) - set(old))
+    if unknown:
+        raise SerJaxError(f"keys {unknown[:3]} are not in the sweep's base config")
+    return tuple(f"{k}={v!r}" for k, v in new.items() if json.dumps(old[k]) != json.dumps(v))
 
 
 def _figures(sweep, runs: list[Run], rows: list[dict], workdir: Path) -> dict:
@@ -280,7 +317,7 @@ def _lookup(config, dotted: str):
 
 _COLUMNS = ("variant", "baseline", "runs", "ua_mean", "ua_std", "wa_mean", "wa_std", "pooled_ua", "pooled_wa",
             "pooled_n", "recon_mse_mean", "recon_mse_std", "separation_mean", "separation_std", "pairs", "ua_diff",
-            "wilcoxon_w", "p")
+            "wilcoxon_w", "p", "ref_folds", "ref_ua_diff", "ref_p")
 
 
 def _write(workdir: Path, sweep, rows: list[dict], figures: dict) -> None:
@@ -301,11 +338,15 @@ def markdown(sweep, rows: list[dict], figures: dict) -> str:
     head = ["variant", "runs", "UA (%)", "WA (%)", "pooled UA", "pooled WA", "separation"]
     head += ["test MSE"] if has_mse else []
     head += ["baseline", "ΔUA (pts)", "Wilcoxon W", "p"]
+    reference = sweep.get("reference", "")
+    head += [f"ΔUA vs {reference} (pts, per fold)", "p (vs reference)"] if reference else []
     lines = [f"# {sweep.title}", "",
              f"Seeds {list(sweep.seeds)}; UA/WA mean ± std over folds × seeds; pooled over every test "
              "prediction; separation: mean intra- over inter-class distance of the test embeddings "
              "(lower = tighter); ΔUA: mean paired difference against the baseline over matching "
-             "(seed, fold) runs, with the two-sided Wilcoxon signed-rank test.", "",
+             "(seed, fold) runs, with the two-sided Wilcoxon signed-rank test."
+             + (f" ΔUA vs {reference}: mean paired difference over folds (each side's UA averaged over "
+                "its seeds), Wilcoxon signed-rank test." if reference else ""), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["variant"], str(r["runs"]), f"{pct(r['ua_mean'])} ± {pct(r['ua_std'])}",
@@ -319,6 +360,9 @@ def markdown(sweep, rows: list[dict], figures: dict) -> str:
                       "–" if r["p"] is None else f"{r['p']:.3g}"]
         else:
             cells += ["–"] * 4
+        if reference:
+            cells += ([f"{100 * r['ref_ua_diff']:+.1f}", "–" if r["ref_p"] is None else f"{r['ref_p']:.3g}"]
+                      if "ref_ua_diff" in r else ["–", "–"])
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Settings of each variant (on top of the sweep's base config):", ""]
     lines += [f"- **{r['variant']}**: " + (", ".join(f"`{s}`" for s in r["settings"]) or "base config")

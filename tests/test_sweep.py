@@ -91,3 +91,29 @@ def test_sweep_table_is_complete_and_finished_runs_are_reused(emodb_root, cache_
     config.base.train.epochs = 2  # other settings in the same folder: refused, not mixed in
     with pytest.raises(SerJaxError, match="other settings.*train.epochs"):
         sweep.run_sweep(config, tmp_path, out=messages.append)
+
+
+def test_every_variant_is_compared_with_the_reference_fold_by_fold(tmp_path):
+    """ΔUA against `sweep.reference` pairs folds, each side's UA averaged over its seeds
+    first: three folds, hand-computed."""
+    config = ml_collections.ConfigDict({"title": "ref", "seeds": (0, 1), "only": (), "reference": "ref",
+                                        "variants": (("ref", "", ()), ("m", "", ()))})
+
+    def summary(uas):
+        return {"classes": ["a", "b"], "folds": [{"fold": f"f{i}", "test": {"ua": ua, "wa": ua, "confusion": [[1, 0], [0, 1]]}}
+                                                 for i, ua in enumerate(uas)]}
+
+    summaries = {("ref", 0): summary([0.5, 0.6, 0.75]), ("ref", 1): summary([0.5, 0.6, 0.75]),
+                 ("m", 0): summary([0.6, 0.7, 0.8]), ("m", 1): summary([0.7, 0.7, 0.6])}
+    runs = [sweep.Run(v, s, None, tmp_path / v / str(s)) for v, s in summaries]
+    rows = {r["variant"]: r for r in sweep.compare(config, runs, summaries)}
+    # per-fold means of m: 0.65, 0.70, 0.70 → differences +0.15, +0.10, −0.05
+    assert rows["m"]["ref_folds"] == 3 and rows["m"]["ref_ua_diff"] == pytest.approx(0.2 / 3)
+    # ranks 3, 2 (positive) and 1 (negative): W = 1; exact two-sided p = 2 · 2/8
+    assert rows["m"]["ref_p"] == pytest.approx(0.5)
+    assert "ref_ua_diff" not in rows["ref"]
+    md = sweep.markdown(config, list(rows.values()), {})
+    assert "ΔUA vs ref (pts, per fold)" in md and "| +6.7 | 0.5 |" in md
+    config.reference = "nope"
+    with pytest.raises(SerJaxError, match="reference='nope' is not a variant"):
+        sweep.expand(config, tmp_path)

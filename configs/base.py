@@ -87,6 +87,9 @@ def get_config() -> ml_collections.ConfigDict:
     # the fold); 0: after every epoch. A full S+A+C state is 76 MB: saving it every epoch
     # took longer than the epoch itself on a GPU.
     config.train.checkpoint_every_s = 60.0
+    # Weight averaging: each epoch is evaluated (and the best kept) with an exponential moving
+    # average of the parameters, ema ← d·ema + (1 − d)·params after every step; 0: off.
+    config.train.ema_decay = 0.0
     config.train.input_scaling = "minmax"  # minmax | standardize | none, training-fold statistics
     # One shift and scale per frequency bin / coefficient (False: one for all bins, as the
     # first release did); fitted on the training fold's valid frames (padding left out).

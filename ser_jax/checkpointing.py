@@ -20,8 +20,11 @@ from ser_jax import steps
 
 def state_arrays(state: steps.TrainState) -> dict:
     """The saved part of a TrainState (its static apply_fn and tx are rebuilt from config)."""
-    return {"step": state.step, "params": state.params, "batch_stats": state.batch_stats,
-            "signals": state.signals, "opt_state": state.opt_state}
+    arrays = {"step": state.step, "params": state.params, "batch_stats": state.batch_stats,
+              "signals": state.signals, "opt_state": state.opt_state}
+    if state.ema:  # (only with weight averaging on: checkpoints of runs without it keep their layout)
+        arrays["ema"] = state.ema
+    return arrays
 
 
 class FoldCheckpoints:

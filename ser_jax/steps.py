@@ -33,6 +33,7 @@ class TrainState(struct.PyTreeNode):
       signals: each stateful signal's state by name (e.g. {"center": {"centers": [C, D]}});
         a signal without state has no entry.
       opt_state: optax state.
+      ema: an exponential moving average of params (weight averaging), or {} when off.
       apply_fn, tx: static: the network's apply and the optimizer.
     """
 
@@ -41,8 +42,15 @@ class TrainState(struct.PyTreeNode):
     batch_stats: Any
     signals: Any
     opt_state: Any
+    ema: Any
     apply_fn: Callable = struct.field(pytree_node=False)
     tx: optax.GradientTransformation = struct.field(pytree_node=False)
+
+
+def averaged(state: TrainState) -> TrainState:
+    """The state to evaluate and select: its parameters replaced by their moving average when
+    weight averaging is on (`train.ema_decay`), else the state itself."""
+    return state.replace(params=state.ema) if state.ema else state
 
 
 def create_train_state(method: Method, num_classes: int, tx: optax.GradientTransformation, key: jax.Array,
@@ -62,7 +70,7 @@ def create_train_state(method: Method, num_classes: int, tx: optax.GradientTrans
     params = variables.get("params", {})  # none: the identity encoder with no signal (an SVM on the features)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=variables.get("batch_stats", {}),
                       signals=method.init_state(num_classes=num_classes, train_labels=train_labels),
-                      opt_state=tx.init(params), apply_fn=network.apply, tx=tx)
+                      opt_state=tx.init(params), ema={}, apply_fn=network.apply, tx=tx)
 
 
 @functools.partial(jax.jit, static_argnames=("network", "pairs"))
@@ -93,9 +101,10 @@ def loss_fn(params, state: TrainState, batch: dict, key: jax.Array, *, method: M
     return total, (terms, updates["batch_stats"], out)
 
 
-def train_step(state: TrainState, batch: dict, base_key: jax.Array, *, method: Method):
+def train_step(state: TrainState, batch: dict, base_key: jax.Array, *, method: Method, ema_decay: float = 0.0):
     """One optimizer step, then each stateful signal's update (centers move toward this
-    batch's embeddings of their class).
+    batch's embeddings of their class) and, with `ema_decay` > 0 (and `state.ema` set), the
+    moving average of the parameters: ema ← d·ema + (1 − d)·params.
 
     Returns:
       (new_state, metrics) with every loss term and the gradient norm.
@@ -107,9 +116,12 @@ def train_step(state: TrainState, batch: dict, base_key: jax.Array, *, method: M
     params = optax.apply_updates(state.params, updates)
     signals = {s.name: s.update_state(state.signals[s.name], out, batch) for s in method.signals
                if s.name in state.signals}
+    ema = state.ema
+    if ema_decay and ema:
+        ema = jax.tree.map(lambda e, p: ema_decay * e + (1.0 - ema_decay) * p, ema, params)
     metrics = dict(terms, grad_norm=optax.global_norm(grads))
     return state.replace(step=state.step + 1, params=params, batch_stats=batch_stats, signals=signals,
-                         opt_state=opt_state), metrics
+                         opt_state=opt_state, ema=ema), metrics
 
 
 def eval_step(state: TrainState, batch: dict, *, method: Method, num_classes: int) -> dict:

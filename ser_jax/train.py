@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from tensorboardX import SummaryWriter
@@ -147,7 +148,8 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir, speaker_stats)
     state = steps.create_train_state(ctx.method, ctx.num_classes, tx, init_key, next(iter(batches(epoch=0))),
                                      train_labels=train_source.labels)
     params = ctx.method.init_params(state.params, train_source)
-    state = state.replace(params=params, opt_state=tx.init(params))
+    ema = jax.tree.map(lambda p: jnp.array(p, copy=True), params) if tc.ema_decay else {}  # own buffers: steps donate
+    state = state.replace(params=params, opt_state=tx.init(params), ema=ema)
     ckpts = checkpointing.FoldCheckpoints(fold_dir / rundir.CHECKPOINTS)
     best = _host_best(state)
     progress = {"epoch": 0, "best_score": -np.inf, "best_epoch": 0}
@@ -157,7 +159,8 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir, speaker_stats)
         best = restored["best"]
         progress = {key: value.item() for key, value in restored["progress"].items()}
     state = parallel.replicate(state, ctx.mesh)
-    train_fn = jax.jit(functools.partial(steps.train_step, method=ctx.method), donate_argnums=0)
+    train_fn = jax.jit(functools.partial(steps.train_step, method=ctx.method, ema_decay=tc.ema_decay),
+                       donate_argnums=0)
     epochs = tc.epochs if ctx.method.signals else 0  # identity → SVM: nothing to train
     bar = tqdm(total=epochs, initial=progress["epoch"], desc=f"fold {k + 1}/{num_folds} {fold.name}",
                unit="epoch")
@@ -170,9 +173,9 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir, speaker_stats)
                 state, step_metrics = train_fn(state, batch, step_key)
                 history.append(step_metrics)
             record = _check_and_average(jax.device_get(history), fold.name, int(state.step) - len(history))
-            score, val = evaluation.epoch_score(ctx, state)
+            score, val = evaluation.epoch_score(ctx, steps.averaged(state))
             if score > progress["best_score"]:
-                best, progress["best_score"], progress["best_epoch"] = _host_best(state), score, epoch + 1
+                best, progress["best_score"], progress["best_epoch"] = _host_best(steps.averaged(state)), score, epoch + 1
             progress["epoch"] = epoch + 1
             record.update({"epoch": epoch + 1, "step": int(state.step), "lr": float(schedule(state.step)),
                            "val/ua": val["ua"], "val/wa": val["wa"]})

@@ -166,3 +166,24 @@ def test_reconstruction_decoder_starts_at_the_per_cell_training_mean():
         out = jax.jit(functools.partial(steps.eval_step, method=method, num_classes=2))(state, batch)
         mse[init] = float(out["recon_se"]) / n
     assert mse["mean"] < 1.2 * per_cell_mean and mse["zero"] > 2 * per_cell_mean
+
+
+def test_weight_averaging_keeps_the_moving_average_of_the_parameters():
+    """ema ← d·ema + (1 − d)·params after every step: with d = 0.5 and parameters p0 (start),
+    p1, p2 after two steps, ema = 0.25·p0 + 0.25·p1 + 0.5·p2; off, the state carries none."""
+    method = Method(ParallelCNN(channels=4), (Softmax(),))
+    batch = _batch()
+    state = steps.create_train_state(method, 4, optax.sgd(0.5), KEY, batch)
+    assert state.ema == {} and steps.averaged(state) is state
+    state = state.replace(ema=jax.tree.map(jnp.copy, state.params))
+    step = jax.jit(functools.partial(steps.train_step, method=method, ema_decay=0.5))
+    p = [jax.tree.map(np.asarray, state.params)]
+    for _ in range(2):
+        state, _ = step(state, batch, KEY)
+        p.append(jax.tree.map(np.asarray, state.params))
+    expected = jax.tree.map(lambda a, b, c: 0.25 * a + 0.25 * b + 0.5 * c, *p)
+    moved = jax.tree.map(lambda a, c: float(np.abs(a - c).max()), p[0], p[2])
+    assert max(jax.tree_util.tree_leaves(moved)) > 1e-3  # the parameters did move
+    for got, want in zip(jax.tree_util.tree_leaves(state.ema), jax.tree_util.tree_leaves(expected)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert steps.averaged(state).params is state.ema

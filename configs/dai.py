@@ -13,9 +13,7 @@ given in the talk: 1e-3). --config.signals.center.weight=0 gives the without-cen
     python run.py --config configs/dai.py --workdir workdir/dai                # strong recipe (default)
     python run.py --config configs/dai.py:paper --workdir workdir/dai_paper    # the paper's settings
 
-The strong recipe (configs/base.py: strong_recipe) keeps the method (encoder, signals, λs) and
-trains it with AdamW, warm-up and cosine decay, weight decay, label smoothing and center loss
-averaged over the embedding's dimensions.
+(what the strong recipe changes: configs/base.py, strong_recipe)
 """
 
 from configs import base

@@ -14,9 +14,7 @@ train+val, C chosen on val. The "traditional" end-to-end baseline with the same 
     python run.py --config configs/pdt.py --workdir workdir/pdt                # strong recipe (default)
     python run.py --config configs/pdt.py:paper --workdir workdir/pdt_paper    # the paper's settings
 
-The strong recipe (configs/base.py: strong_recipe) keeps the method (encoder, signals, λs) and
-trains it with AdamW, warm-up and cosine decay, weight decay, label smoothing and center loss
-averaged over the embedding's dimensions.
+(what the strong recipe changes: configs/base.py, strong_recipe)
 """
 
 from configs import base

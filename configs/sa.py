@@ -3,9 +3,7 @@
     python run.py --config configs/sa.py --workdir workdir/sa                # strong recipe (default)
     python run.py --config configs/sa.py:paper --workdir workdir/sa_paper    # the paper's settings
 
-The strong recipe (configs/base.py: strong_recipe) keeps the method (encoder, signals, λs) and
-trains it with AdamW, warm-up and cosine decay, weight decay, label smoothing and center loss
-averaged over the embedding's dimensions, on 64 mel bands with 32 kernels per path.
+(what the strong recipe changes: configs/base.py, strong_recipe)
 """
 
 from configs import base

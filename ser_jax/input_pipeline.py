@@ -253,6 +253,7 @@ class Source:
         None: all of them.
       augment: masks applied to training batches (the training source only), or None.
       speaker_stats: [N, 2, F] per-speaker normalisation statistics of each utterance, or None.
+      mixup: α of mixup on training batches (the training source only); 0: off.
     """
 
     store: object
@@ -263,6 +264,7 @@ class Source:
     valid: np.ndarray | None = None
     augment: SpecAugment | None = None
     speaker_stats: np.ndarray | None = None
+    mixup: float = 0.0
 
     def __len__(self) -> int:
         return int(self.records.shape[0])
@@ -302,9 +304,11 @@ def fold_sources(train_config, corpus, store, fold, speaker_stats=None) -> dict:
     shape = InputShape.from_config(tc, store.params, crop)
     augment = SpecAugment.from_config(tc.spec_augment) if "spec_augment" in tc else None
     train = dataclasses.replace(shape, random_crop=bool(tc.get("random_crop", False)))
-    return {name: Source(store, corpus.record_index[idx], corpus.labels[idx], scaler, train if name == "train" else shape,
-                         valid[idx], augment if name == "train" else None, rows(idx))
-            for name, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
+    sources = {name: Source(store, corpus.record_index[idx], corpus.labels[idx], scaler, shape, valid[idx],
+                            None, rows(idx)) for name, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
+    sources["train"] = dataclasses.replace(sources["train"], shape=train, augment=augment,
+                                           mixup=float(tc.get("mixup_alpha", 0.0)))
+    return sources
 
 
 def _classify_batch(source: Source, idx: np.ndarray, batch_size: int, rng=None) -> dict:
@@ -317,11 +321,28 @@ def _classify_batch(source: Source, idx: np.ndarray, batch_size: int, rng=None) 
 
 
 def train_batches(source: Source, batch_size: int, *, seed: int, epoch: int) -> Iterator[dict]:
-    """Full shuffled batches of one epoch (a remainder smaller than a batch waits for the next)."""
+    """Full shuffled batches of one epoch (a remainder smaller than a batch waits for the next),
+    mixed up when `source.mixup` > 0 (`mixup`)."""
     order = np.random.default_rng([seed, epoch]).permutation(len(source))
     crops = np.random.default_rng([seed, epoch, 11])
+    mixing = np.random.default_rng([seed, epoch, 23])
     for start in range(0, len(order) - batch_size + 1, batch_size):
-        yield _classify_batch(source, order[start:start + batch_size], batch_size, crops)
+        batch = _classify_batch(source, order[start:start + batch_size], batch_size, crops)
+        yield mixup(batch, source.mixup, mixing) if source.mixup else batch
+
+
+def mixup(batch: dict, alpha: float, rng: np.random.Generator) -> dict:
+    """Mixup (Zhang et al. 2018) of a full training batch: each row mixed with another row of
+    the batch, x ← λ·x + (1 − λ)·x[π], λ ~ Beta(α, α) per row, taken ≥ 0.5 so that `label`
+    stays the dominant class (the one center loss pulls toward); `label_b` = label[π] and `mix`
+    = λ tell the softmax loss its mixed target. The length is the longer of the two."""
+    n = batch["label"].shape[0]
+    partner = rng.permutation(n)
+    lam = rng.beta(alpha, alpha, n)
+    lam = np.maximum(lam, 1.0 - lam).astype(np.float32)
+    x = lam[:, None, None] * batch["x"] + (1.0 - lam[:, None, None]) * batch["x"][partner]
+    return {**batch, "x": x.astype(batch["x"].dtype), "length": np.maximum(batch["length"], batch["length"][partner]),
+            "label_b": batch["label"][partner], "mix": lam}
 
 
 def eval_batches(source: Source, batch_size: int) -> Iterator[dict]:

@@ -147,6 +147,10 @@ def check(config) -> None:
         raise SerJaxError(f"--config.signals.{a}.weight and --config.signals.{b}.weight are both > 0, but they "
                           f"train on different batches ({SIGNALS[a][0].batch}, {SIGNALS[b][0].batch}): turn one off")
     input_pipeline.normalization(config.train)
+    alpha = config.train.get("mixup_alpha", 0.0)
+    if alpha < 0 or (alpha and any(SIGNALS[n][0].batch != "utterances" for n in names)):
+        raise SerJaxError(f"--config.train.mixup_alpha={alpha}: must be >= 0, and 0 when a signal trains on "
+                          "pairs (mixup mixes utterance batches)")
     if config.features.crop_seconds and config.train.get("crop_percentile", 0):
         raise SerJaxError("--config.train.crop_percentile cuts variable-length features, but "
                           "--config.features.crop_seconds > 0 makes them fixed-length: set one of them to 0")

@@ -3,11 +3,13 @@
 import dataclasses
 from pathlib import Path
 
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
 
 from ser_jax import feature_cache, features, input_pipeline
+from ser_jax.signals.softmax import Softmax
 
 
 def _store(utterances):
@@ -169,3 +171,27 @@ def test_per_speaker_normalisation_uses_every_utterance_of_the_speaker(store):
         np.testing.assert_allclose(frames.mean(axis=0), 0.0, atol=1e-5)  # zero mean over the speaker,
         np.testing.assert_allclose(frames.std(axis=0), 1.0, atol=1e-4)   # not over each utterance
     assert not np.allclose(x[2, :lengths[2]].mean(axis=0), 0.0, atol=1e-2)
+
+
+def test_mixup_mixes_rows_with_a_dominant_label_and_the_softmax_loss_mixes_targets():
+    rng = np.random.default_rng(0)
+    batch = {"x": rng.normal(size=(8, 5, 3)).astype(np.float32), "label": np.arange(8, dtype=np.int32) % 4,
+             "length": np.arange(1, 9, dtype=np.int32), "mask": np.ones(8, np.float32)}
+    mixed = input_pipeline.mixup(batch, 0.4, np.random.default_rng(1))
+    partner = np.random.default_rng(1).permutation(8)  # the same draws, in the same order
+    lam = mixed["mix"]
+    assert np.all(lam >= 0.5) and np.all(lam <= 1.0) and lam.dtype == np.float32
+    np.testing.assert_allclose(mixed["x"], lam[:, None, None] * batch["x"] + (1 - lam[:, None, None])
+                               * batch["x"][partner], rtol=1e-6)
+    np.testing.assert_array_equal(mixed["label_b"], batch["label"][partner])
+    np.testing.assert_array_equal(mixed["length"], np.maximum(batch["length"], batch["length"][partner]))
+    np.testing.assert_array_equal(mixed["label"], batch["label"])
+
+    # hand-computed: row 0 logits (2, 0), label 0, partner label 1, λ = 0.75:
+    # 0.75·ln(1 + e^−2) + 0.25·ln(1 + e^2) = 0.626928; row 1 logits (0, 1), label 1, partner 0,
+    # λ = 0.5: 0.5·ln(1 + e^−1) + 0.5·ln(1 + e^1) = 0.813262; mean 0.720095
+    out = {"logits": jnp.asarray([[2.0, 0.0], [0.0, 1.0]])}
+    two = {"label": jnp.asarray([0, 1]), "label_b": jnp.asarray([1, 0]), "mix": jnp.asarray([0.75, 0.5]),
+           "mask": jnp.ones(2)}
+    total, terms = Softmax().loss(out, two, {}, step=0)
+    assert float(terms["loss/ce"]) == pytest.approx(0.720095, abs=1e-5) and float(total) == float(terms["loss/ce"])

@@ -59,9 +59,17 @@ class Softmax(Signal):
         return {"class_weights": jnp.asarray(losses.class_weights(np.asarray(train_labels), num_classes))}
 
     def loss(self, out, batch, state, *, step):
-        ce = losses.masked_mean(losses.softmax_cross_entropy(
-            logits=out["logits"], labels=batch["label"], mask=batch["mask"],
-            class_weights=state.get("class_weights"), label_smoothing=self.label_smoothing), batch["mask"])
+        """Masked mean CE; on a mixed-up batch (`mix`, `label_b`) each row's target is the mix:
+        λ·CE(label) + (1 − λ)·CE(label_b)."""
+        def ce_of(labels):
+            return losses.softmax_cross_entropy(logits=out["logits"], labels=labels, mask=batch["mask"],
+                                                class_weights=state.get("class_weights"),
+                                                label_smoothing=self.label_smoothing)
+
+        per_row = ce_of(batch["label"])
+        if "mix" in batch:
+            per_row = batch["mix"] * per_row + (1.0 - batch["mix"]) * ce_of(batch["label_b"])
+        ce = losses.masked_mean(per_row, batch["mask"])
         return self.weight * ce, {"loss/ce": ce}
 
     def eval_sums(self, out, batch, num_classes) -> dict:

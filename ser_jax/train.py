@@ -173,9 +173,10 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir, speaker_stats)
                 state, step_metrics = train_fn(state, batch, step_key)
                 history.append(step_metrics)
             record = _check_and_average(jax.device_get(history), fold.name, int(state.step) - len(history))
-            score, val = evaluation.epoch_score(ctx, steps.averaged(state))
+            selected = steps.averaged(state)  # the moving average where weight averaging is on
+            score, val = evaluation.epoch_score(ctx, selected)
             if score > progress["best_score"]:
-                best, progress["best_score"], progress["best_epoch"] = _host_best(steps.averaged(state)), score, epoch + 1
+                best, progress["best_score"], progress["best_epoch"] = _host_best(selected), score, epoch + 1
             progress["epoch"] = epoch + 1
             record.update({"epoch": epoch + 1, "step": int(state.step), "lr": float(schedule(state.step)),
                            "val/ua": val["ua"], "val/wa": val["wa"]})

@@ -17,11 +17,14 @@ def get_config() -> ml_collections.ConfigDict:
     config.cache_dir = ""
 
     config.data = ml_collections.ConfigDict()
-    config.data.corpus = "emodb"  # emodb | iemocap | manifest (ser_jax/corpora/corpus.py: CORPORA)
+    config.data.corpus = "emodb"  # emodb | emobox | iemocap | manifest (ser_jax/corpora/corpus.py: CORPORA)
     # Corpus folder. "" → $SER_JAX_DATA/emodb or $SER_JAX_DATA/IEMOCAP_full_release (run.py);
     # for EmoDB, still "" → download the public archive.
     config.data.root = ""
     config.data.manifest = ""  # CSV path,label,speaker[,session] when corpus=manifest
+    # EmoBox corpus folder (EmoBox/data/<name>) when corpus=emobox; data.root is then the folder
+    # its `wav` paths are relative to ("" → the EmoBox root, two levels above this folder).
+    config.data.emobox = ""
     config.data.label_set = "improvised_4"  # IEMOCAP: improvised_4 | merged_4 | raw
     # Keep only these classes, in this order (e.g. ("anger", "happiness", "neutral",
     # "sadness") for IEMOCAP-style EmoDB); () keeps all of the corpus's classes.
@@ -41,14 +44,16 @@ def get_config() -> ml_collections.ConfigDict:
     config.feature_workers = 0  # extraction processes; 0 → automatic, 1 → in-process
 
     config.protocol = ml_collections.ConfigDict()
-    config.protocol.name = "loso"  # loso | loso_session | fixed_sessions | stratified_kfold
-    config.protocol.val_speakers = 1  # loso: speakers held out for model selection per fold
+    # loso | loso_session | fixed_sessions | stratified_kfold | emobox_folds (the corpus's official
+    # folds; validation speakers drawn from each fold's training part)
+    config.protocol.name = "loso"
+    config.protocol.val_speakers = 1  # loso, emobox_folds: speakers held out for model selection per fold
     config.protocol.both_directions = True  # loso_session: test each speaker of the session once
     config.protocol.train_sessions = ("Ses01", "Ses02", "Ses03")  # fixed_sessions
     config.protocol.val_sessions = ("Ses04",)  # fixed_sessions
     config.protocol.test_sessions = ("Ses05",)  # fixed_sessions
     config.protocol.folds = 5  # stratified_kfold: k
-    config.protocol.seed = 0  # stratified_kfold: shuffling seed
+    config.protocol.seed = 0  # stratified_kfold: shuffling seed; emobox_folds: choice of validation speakers
 
     # The method: an encoder (config.model.encoder, its sizes in config.model.<encoder>) and
     # the training signals whose config.signals.<name>.weight is above 0 (ser_jax/method.py).

@@ -110,11 +110,14 @@ def _skip_lines(corpus) -> list[str]:
 
 
 def _fold_lines(folds) -> list[str]:
-    independent = all(f.speaker_independent for f in folds)
-    lines = ["", f"folds: {len(folds)} ({'speaker independent' if independent else 'NOT speaker independent'})",
-             "  " + "fold".ljust(34) + "train".rjust(7) + "val".rjust(7) + "test".rjust(7)]
+    independent = sum(f.speaker_independent for f in folds)
+    state = ("speaker independent" if independent == len(folds) else "NOT speaker independent" if not independent
+             else f"{independent} of {len(folds)} speaker independent")
+    lines = ["", f"folds: {len(folds)} ({state})",
+             "  " + "fold".ljust(34) + "train".rjust(7) + "val".rjust(7) + "test".rjust(7) + "  speaker independent"]
     for f in folds:
-        lines.append("  " + f.name.ljust(34) + f"{f.train.size:7d}{f.val.size:7d}{f.test.size:7d}")
+        lines.append("  " + f.name.ljust(34) + f"{f.train.size:7d}{f.val.size:7d}{f.test.size:7d}  "
+                     + ("yes" if f.speaker_independent else "no (a test speaker also speaks in train or val)"))
     return lines
 
 

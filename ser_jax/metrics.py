@@ -1,5 +1,5 @@
-"""WA, UA and per-class recall from a summed confusion matrix (never a mean of batch means),
-and the separation of embeddings.
+"""WA, UA, macro-F1 and per-class recall from a summed confusion matrix (never a mean of batch
+means), and the separation of embeddings.
 
 `separation` puts a number on "more compact": the mean distance of each utterance to its
 class centroid divided by the mean distance between class centroids, in the embedding space.
@@ -26,6 +26,7 @@ def summarize(confusion: np.ndarray, classes) -> dict:
 
     Returns:
       dict: wa (correct / total), ua (mean recall over classes present in the data),
+      macro_f1 (mean F1 over the same classes; a class never predicted has precision 0),
       recall {class: recall or None if absent}, n (utterances), confusion (nested lists).
     """
     confusion = np.asarray(confusion, np.int64)
@@ -36,10 +37,25 @@ def summarize(confusion: np.ndarray, classes) -> dict:
     return {
         "wa": float(np.trace(confusion) / total) if total else float("nan"),
         "ua": float(recall[present].mean()) if present.any() else float("nan"),
+        "macro_f1": macro_f1(confusion),
         "recall": {c: (float(r) if p else None) for c, r, p in zip(classes, recall, present)},
         "n": total,
         "confusion": confusion.tolist(),
     }
+
+
+def macro_f1(confusion: np.ndarray) -> float:
+    """Mean over the classes present in the truth (rows with support) of 2·TP / (2·TP + FP + FN),
+    as UA averages recall over them; NaN for an empty matrix. Predictions of a class absent
+    from the truth count as false positives of nothing but lower the true classes' recall."""
+    confusion = np.asarray(confusion, np.int64)
+    present = confusion.sum(axis=1) > 0
+    if not present.any():
+        return float("nan")
+    tp = np.diag(confusion).astype(np.float64)
+    denominator = confusion.sum(axis=0) + confusion.sum(axis=1)  # (TP + FP) + (TP + FN)
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(len(tp)), where=denominator > 0)
+    return float(f1[present].mean())
 
 
 def separation(embeddings: np.ndarray, labels: np.ndarray) -> float:

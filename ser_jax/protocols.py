@@ -10,6 +10,7 @@ speaker between them. Model selection uses `val` only; `test` is touched once.
 | `loso_session` | Tripathi et al. (000) on IEMOCAP | held-out session's speakers split into val and test; `both_directions` tests each speaker once |
 | `fixed_sessions` | Lian et al. (002) | train sessions 1–3, val 4, test 5 |
 | `stratified_kfold` | Dai et al. (001) | k stratified folds; held-out fold halved into val (dev) and test; not speaker independent |
+| `emobox_folds` | EmoBox corpora | the corpus's official train/test folds; val = speakers drawn from each fold's train part; speaker independence checked per fold |
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from ser_jax.errors import SerJaxError
 
-PROTOCOLS = ("loso", "loso_session", "fixed_sessions", "stratified_kfold")
+PROTOCOLS = ("loso", "loso_session", "fixed_sessions", "stratified_kfold", "emobox_folds")
 
 
 class ProtocolError(SerJaxError):
@@ -147,6 +148,41 @@ def stratified_kfold(labels, speakers, *, k: int = 5, seed: int = 0) -> list[Fol
     return folds
 
 
+def official_folds(corpus, *, val_speakers: int = 1, seed: int = 0) -> list[Fold]:
+    """Exactly the corpus's own train/test folds (EmoBox); in each, `val_speakers` speakers of
+    the train part (drawn with `seed` and the fold number) become validation, never any
+    utterance of the test part. A fold is marked speaker independent only if no test speaker
+    also speaks in its train or validation part (checked, not assumed: EmoDB's EmoBox folds
+    are not).
+
+    Args:
+      corpus: a `ser_jax.corpora.Corpus` whose `official_folds` lists utterance ids per part.
+    """
+    if not corpus.official_folds:
+        raise ProtocolError(f"protocol emobox_folds needs the corpus's official folds, and {corpus.name} ships none: "
+                            "use --config.data.corpus=emobox with --config.data.emobox=PATH/EmoBox/data/<corpus>")
+    index = {u: i for i, u in enumerate(corpus.utt_ids.tolist())}
+    speakers = np.asarray(corpus.speakers)
+    folds = []
+    for n, fold in enumerate(corpus.official_folds):
+        train = np.zeros(len(speakers), bool)
+        test = np.zeros(len(speakers), bool)
+        train[[index[u] for u in fold["train"] if u in index]] = True  # an utterance skipped at build is absent
+        test[[index[u] for u in fold["test"] if u in index]] = True
+        candidates = sorted(set(speakers[train & ~test].tolist()))
+        if len(candidates) < val_speakers + 1:
+            raise ProtocolError(f"{fold['name']}: its train part has {len(candidates)} speaker(s); holding out "
+                                f"{val_speakers} for validation needs {val_speakers + 1}: lower "
+                                "--config.protocol.val_speakers")
+        rng = np.random.default_rng([seed, n])
+        val_ids = sorted(rng.choice(candidates, size=val_speakers, replace=False).tolist())
+        val = train & ~test & np.isin(speakers, val_ids)
+        train &= ~val & ~test
+        independent = not np.intersect1d(speakers[test], speakers[train | val]).size
+        folds.append(_fold(f"{fold['name']} val={','.join(val_ids)}", speakers, train, val, test, independent))
+    return folds
+
+
 def make_folds(protocol, corpus) -> list[Fold]:
     """The folds `config.protocol` asks for, over `corpus`.
 
@@ -166,4 +202,6 @@ def make_folds(protocol, corpus) -> list[Fold]:
                               val=tuple(protocol.val_sessions), test=tuple(protocol.test_sessions))
     if name == "stratified_kfold":
         return stratified_kfold(corpus.labels, corpus.speakers, k=protocol.folds, seed=protocol.seed)
+    if name == "emobox_folds":
+        return official_folds(corpus, val_speakers=protocol.val_speakers, seed=protocol.seed)
     raise ProtocolError(f"unknown protocol {name!r}: set --config.protocol.name to one of {PROTOCOLS}")

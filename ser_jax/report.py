@@ -9,14 +9,17 @@ from ser_jax import metrics
 
 def over_folds(fold_results: list[dict], classes) -> dict:
     """The one aggregation of test figures (runs, sweeps): mean and std over the given fold
-    results (of one run, or of every seed of a sweep variant) of WA, UA and, where every fold
-    has it, the reconstruction MSE, and the figures pooled over all their test predictions.
+    results (of one run, or of every seed of a sweep variant) of WA, UA, macro-F1 and, where
+    every fold has it, the reconstruction MSE, and the figures pooled over all their test
+    predictions. Macro-F1 is computed from each fold's confusion matrix, so results written
+    before it was recorded get it too.
 
     Returns:
-      {"mean": {"wa", "ua"[, "recon_mse"]}, "std": {...}, "pooled": metrics.summarize(...)}.
+      {"mean": {"wa", "ua", "macro_f1"[, "recon_mse"]}, "std": {...}, "pooled": metrics.summarize(...)}.
     """
     keys = ["wa", "ua"] + (["recon_mse"] if all("recon_mse" in r["test"] for r in fold_results) else [])
     values = {k: np.asarray([r["test"][k] for r in fold_results], np.float64) for k in keys}
+    values["macro_f1"] = np.asarray([metrics.macro_f1(r["test"]["confusion"]) for r in fold_results], np.float64)
     pooled = metrics.summarize(np.sum([np.asarray(r["test"]["confusion"]) for r in fold_results], axis=0),
                                classes)
     return {"mean": {k: float(v.mean()) for k, v in values.items()},
@@ -35,19 +38,20 @@ def markdown(summary: dict, title: str, figures: dict | None = None) -> str:
     pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
     m, s, p = summary["mean"], summary["std"], summary["pooled"]
     lines = [f"# {title}", "",
-             "| | WA (%) | UA (%) |", "|---|---|---|",
+             "| | WA (%) | UA (%) | macro-F1 (%) |", "|---|---|---|---|",
              f"| mean ± std over {len(summary['folds'])} folds | {pct(m['wa'])} ± {pct(s['wa'])} | "
-             f"{pct(m['ua'])} ± {pct(s['ua'])} |",
-             f"| pooled over folds ({p['n']} test utterances) | {pct(p['wa'])} | {pct(p['ua'])} |", ""]
+             f"{pct(m['ua'])} ± {pct(s['ua'])} | {pct(m['macro_f1'])} ± {pct(s['macro_f1'])} |",
+             f"| pooled over folds ({p['n']} test utterances) | {pct(p['wa'])} | {pct(p['ua'])} | "
+             f"{pct(p['macro_f1'])} |", ""]
     if "recon_mse" in m:
         lines += [f"Test reconstruction MSE (inputs scaled to [0, 1]): {m['recon_mse']:.5f} ± "
                   f"{s['recon_mse']:.5f}", ""]
-    lines += ["| fold | best epoch | val UA | test WA | test UA | test n | time (s) |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["| fold | best epoch | val UA | test WA | test UA | test macro-F1 | test n | time (s) |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in summary["folds"]:
         seconds = f"{r['seconds']:.1f}" if "seconds" in r else "–"  # folds trained before it was recorded
         lines.append(f"| {r['fold']} | {r['best_epoch']} | {pct(r['val']['ua'])} | {pct(r['test']['wa'])} | "
-                     f"{pct(r['test']['ua'])} | {r['test']['n']} | {seconds} |")
+                     f"{pct(r['test']['ua'])} | {pct(metrics.macro_f1(r['test']['confusion']))} | {r['test']['n']} | {seconds} |")
     classes = summary["classes"]
     lines += ["", "Pooled test confusion (rows: true, columns: predicted)", "",
               "| | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]

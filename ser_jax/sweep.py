@@ -182,8 +182,9 @@ def compare(sweep, runs: list[Run], summaries: dict) -> list[dict]:
         variant = variants(sweep)[name]
         row = {"variant": name, "baseline": variant.baseline, "settings": list(variant.settings),
                "runs": len(per_run), "ua_mean": mean["ua"], "ua_std": std["ua"],
-               "wa_mean": mean["wa"], "wa_std": std["wa"],
-               "pooled_ua": pooled["ua"], "pooled_wa": pooled["wa"], "pooled_n": pooled["n"]}
+               "wa_mean": mean["wa"], "wa_std": std["wa"], "f1_mean": mean["macro_f1"], "f1_std": std["macro_f1"],
+               "pooled_ua": pooled["ua"], "pooled_wa": pooled["wa"], "pooled_f1": pooled["macro_f1"],
+               "pooled_n": pooled["n"]}
         if "recon_mse" in mean:
             row["recon_mse_mean"], row["recon_mse_std"] = mean["recon_mse"], std["recon_mse"]
         seps = _separations(runs, name)
@@ -315,8 +316,8 @@ def _lookup(config, dotted: str):
     return node
 
 
-_COLUMNS = ("variant", "baseline", "runs", "ua_mean", "ua_std", "wa_mean", "wa_std", "pooled_ua", "pooled_wa",
-            "pooled_n", "recon_mse_mean", "recon_mse_std", "separation_mean", "separation_std", "pairs", "ua_diff",
+_COLUMNS = ("variant", "baseline", "runs", "ua_mean", "ua_std", "wa_mean", "wa_std", "f1_mean", "f1_std",
+            "pooled_ua", "pooled_wa", "pooled_f1", "pooled_n", "recon_mse_mean", "recon_mse_std", "separation_mean", "separation_std", "pairs", "ua_diff",
             "wilcoxon_w", "p", "ref_folds", "ref_ua_diff", "ref_p")
 
 
@@ -335,13 +336,14 @@ def markdown(sweep, rows: list[dict], figures: dict) -> str:
     """The comparison table, how to read it, and the figures."""
     pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
     has_mse = any("recon_mse_mean" in r for r in rows)
-    head = ["variant", "runs", "UA (%)", "WA (%)", "pooled UA", "pooled WA", "separation"]
+    head = ["variant", "runs", "UA (%)", "WA (%)", "macro-F1 (%)", "pooled UA", "pooled WA", "pooled F1",
+            "separation"]
     head += ["test MSE"] if has_mse else []
     head += ["baseline", "ΔUA (pts)", "Wilcoxon W", "p"]
     reference = sweep.get("reference", "")
     head += [f"ΔUA vs {reference} (pts, per fold)", "p (vs reference)"] if reference else []
     lines = [f"# {sweep.title}", "",
-             f"Seeds {list(sweep.seeds)}; UA/WA mean ± std over folds × seeds; pooled over every test "
+             f"Seeds {list(sweep.seeds)}; UA/WA/macro-F1 mean ± std over folds × seeds; pooled over every test "
              "prediction; separation: mean intra- over inter-class distance of the test embeddings "
              "(lower = tighter); ΔUA: mean paired difference against the baseline over matching "
              "(seed, fold) runs, with the two-sided Wilcoxon signed-rank test."
@@ -350,7 +352,8 @@ def markdown(sweep, rows: list[dict], figures: dict) -> str:
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["variant"], str(r["runs"]), f"{pct(r['ua_mean'])} ± {pct(r['ua_std'])}",
-                 f"{pct(r['wa_mean'])} ± {pct(r['wa_std'])}", pct(r["pooled_ua"]), pct(r["pooled_wa"]),
+                 f"{pct(r['wa_mean'])} ± {pct(r['wa_std'])}", f"{pct(r['f1_mean'])} ± {pct(r['f1_std'])}",
+                 pct(r["pooled_ua"]), pct(r["pooled_wa"]), pct(r["pooled_f1"]),
                  f"{r['separation_mean']:.3f}" if "separation_mean" in r else "–"]
         if has_mse:
             cells.append(f"{r['recon_mse_mean']:.5f}" if "recon_mse_mean" in r else "–")

@@ -54,3 +54,23 @@ def test_separation_is_lower_for_clusters_than_for_shuffled_labels():
     clustered = metrics.separation(x, labels)
     shuffled = metrics.separation(x, rng.permutation(labels))
     assert clustered < 0.5 < shuffled
+
+
+def test_macro_f1_hand_computed_and_as_scikit_learn_computes_it():
+    # rows true, columns predicted: a: 2 right, 1 → b; b: 3 right; c: 1 right, 1 → a, 2 → b
+    confusion = np.array([[2, 1, 0], [0, 3, 0], [1, 2, 1]])
+    # F1 = 2TP / (2TP + FP + FN): a 4/(4+1+1) = 2/3, b 6/(6+3+0) = 2/3, c 2/(2+0+3) = 2/5
+    expected = (2 / 3 + 2 / 3 + 2 / 5) / 3
+    assert metrics.summarize(confusion, ("a", "b", "c"))["macro_f1"] == pytest.approx(expected)
+    from sklearn.metrics import f1_score
+    y_true = np.repeat(np.arange(3).repeat(3), confusion.ravel())
+    y_pred = np.repeat(np.tile(np.arange(3), 3), confusion.ravel())
+    assert metrics.macro_f1(confusion) == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+
+
+def test_macro_f1_leaves_out_classes_absent_from_the_truth():
+    # class c is never true but predicted once: its F1 (0) is not averaged in; a's precision drops
+    confusion = np.array([[2, 0, 1], [0, 3, 0], [0, 0, 0]])
+    # a: 4/(4+0+1) = 0.8, b: 6/(6+0+0) = 1
+    assert metrics.macro_f1(confusion) == pytest.approx(0.9)
+    assert np.isnan(metrics.macro_f1(np.zeros((2, 2), np.int64)))

@@ -17,13 +17,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from ser_jax import audio
-from ser_jax.corpora import base, emodb, iemocap, manifest
+from ser_jax.corpora import base, emobox, emodb, iemocap, manifest
 from ser_jax.errors import SerJaxError
 
 # name (config.data.corpus) → the module of its builder, which provides DATA_FOLDER and
 # source(data) → (builder class, its keyword arguments, what fingerprints the source files).
 # A new corpus kind is one module plus one line here.
-CORPORA = {"emodb": emodb, "iemocap": iemocap, "manifest": manifest}
+CORPORA = {"emodb": emodb, "emobox": emobox, "iemocap": iemocap, "manifest": manifest}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -34,7 +34,7 @@ class Corpus:
     utterance i's position in the build's records (and in its feature cache).
 
     Attributes:
-      name: e.g. `emodb`, `iemocap/improvised_4`.
+      name: e.g. `emodb`, `iemocap/improvised_4`, `emobox/ravdess`.
       classes: class names; `labels` index into them.
       labels: int32 [N].
       speakers, sessions, utt_ids: str [N].
@@ -48,6 +48,8 @@ class Corpus:
       num_records: records in the build (the feature cache covers all of them).
       record_num_samples: int64 [num_records] samples of every record, kept or not.
       records: random-access sequence of the build's records (TFDS data source).
+      official_folds: the corpus's own folds where it ships them (EmoBox): dicts with name,
+        train and test (utterance ids) and files; () otherwise.
     """
 
     name: str
@@ -66,6 +68,7 @@ class Corpus:
     num_records: int
     record_num_samples: np.ndarray
     records: Sequence[Any] = dataclasses.field(repr=False)
+    official_folds: tuple = ()
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -79,7 +82,7 @@ def open_builder(data, cache_dir) -> base.SpeechCorpusBuilder:
     """The builder `data.corpus` names, with its data_dir keyed by the source fingerprint.
 
     Args:
-      data: `config.data` (corpus, root, manifest, label_set, min_duration_s, download_*).
+      data: `config.data` (corpus, root, manifest, emobox, label_set, min_duration_s, download_*).
       cache_dir: root of ser_jax's caches.
 
     Raises:
@@ -89,7 +92,7 @@ def open_builder(data, cache_dir) -> base.SpeechCorpusBuilder:
         raise SerJaxError(f"unknown corpus {data.corpus!r}: set --config.data.corpus to one of {tuple(CORPORA)}")
     cls, kwargs, source = CORPORA[data.corpus].source(data)
     kwargs = {"min_duration_s": data.min_duration_s, **kwargs}
-    options = {k: str(v) for k, v in kwargs.items() if k not in ("root", "manifest")}
+    options = {k: str(v) for k, v in kwargs.items() if k not in ("root", "manifest", "folder")}
     key = _hash({"source": source, "options": options, "builder": cls.__name__,
                  "version": str(cls.VERSION)})
     tfds_dir = Path(cache_dir).expanduser() / "tfds" / f"{data.corpus}-{key[:16]}"
@@ -132,6 +135,7 @@ def load_corpus(data, cache_dir) -> Corpus:
         columns["label"] = np.asarray([remap.get(int(l), -1) for l in columns["label"]])
         classes = wanted
     name = builder.name + (f"/{builder.builder_config.name}" if builder.builder_config else "")
+    name += f"/{builder.corpus_name}" if getattr(builder, "corpus_name", "") else ""  # emobox/<corpus>
     return Corpus(
         name=name, classes=classes,
         labels=columns["label"][keep].astype(np.int32),
@@ -139,9 +143,10 @@ def load_corpus(data, cache_dir) -> Corpus:
         utt_ids=columns["utt_id"][keep], durations=columns["duration"][keep].astype(np.float32),
         num_samples=columns["num_samples"][keep].astype(np.int64),
         record_index=keep.astype(np.int64), skipped=tuple(skipped),
-        adjusted=dict(meta.get("adjusted", {})), data_dir=str(builder.data_dir),
+        adjusted=dict(meta.get("adjusted", {})) | dict(meta.get("label_matches", {})), data_dir=str(builder.data_dir),
         fingerprint=builder.ser_jax_fingerprint, num_records=len(records),
-        record_num_samples=columns["num_samples"].astype(np.int64), records=records)
+        record_num_samples=columns["num_samples"].astype(np.int64), records=records,
+        official_folds=tuple(meta.get("official_folds", ())))
 
 
 _TEXT_COLUMNS = ("speaker", "session", "utt_id", "path")

@@ -120,6 +120,15 @@ def get_config() -> ml_collections.ConfigDict:
     # C values, chosen on validation.
     config.train.svm_c = (0.1, 1.0, 10.0)
     config.train.svm_kernel = "rbf"  # rbf | linear (the eGeMAPS reference's)
+
+    # Cross-corpus evaluation (ser_jax/cross_corpus.py): each fold's selected model also scored on
+    # every utterance of these corpora, each written as `;`-separated overrides of config.data,
+    # e.g. ("corpus=manifest;manifest=male.csv", "corpus=emobox;emobox=EmoBox/data/emovo").
+    config.eval = ml_collections.ConfigDict()
+    config.eval.corpora = ()
+    # Their labels → training classes, on top of the common spellings (angry/anger/ang,
+    # happy/happiness/hap/joy ...): e.g. "Angry=anger,hap=happiness".
+    config.eval.label_map = ""
     return config
 
 

@@ -21,9 +21,9 @@ def _jitted_eval(method, num_classes):
     return jax.jit(functools.partial(steps.eval_step, method=method, num_classes=num_classes))
 
 
-def split_pass(ctx, state, split: str) -> dict:
-    """One pass over a split: summed evaluation quantities and every embedding [N, D]."""
-    source = ctx.sources[split]
+def split_pass(ctx, state, split: str, source=None) -> dict:
+    """One pass over a split (or over `source`): summed evaluation quantities and every embedding [N, D]."""
+    source = ctx.sources[split] if source is None else source
     evaluate = _jitted_eval(ctx.method, ctx.num_classes)
     sums, embeddings = {}, []
     for batch in input_pipeline.eval_batches(source, ctx.eval_batch_size):
@@ -56,15 +56,21 @@ def epoch_score(ctx, state) -> tuple[float, dict]:
     return ctx.method.selection_score(summary), summary
 
 
-def final(ctx, state, svm_cs, svm_kernel: str = "rbf") -> tuple[dict, dict, dict, dict]:
-    """(val summary, test summary, {split: embeddings}, extra) of the selected state; extra
-    holds the SVM's C and kernel where an SVM predicts."""
+def final(ctx, state, svm_cs, svm_kernel: str = "rbf",
+          targets: dict | None = None) -> tuple[dict, dict, dict, dict, dict]:
+    """(val summary, test summary, {split: embeddings}, extra, {target: summary}) of the
+    selected state; extra holds the SVM's C and kernel where an SVM predicts; `targets`
+    ({name: Source}, cross-corpus) are predicted like the test split."""
     done = {s: split_pass(ctx, state, s) for s in ("val", "test", "train")}
+    other = {name: split_pass(ctx, state, "", source) for name, source in (targets or {}).items()}
     x = {s: done[s]["embeddings"] for s in done}
     if ctx.method.predicts == "logits":
-        return _summary(ctx, done["val"]), _summary(ctx, done["test"]), x, {}
+        return (_summary(ctx, done["val"]), _summary(ctx, done["test"]), x, {},
+                {name: _summary(ctx, o) for name, o in other.items()})
     y = {s: ctx.sources[s].labels for s in done}
-    c, val_conf, test_conf = svm.select_and_test(x, y, cs=tuple(svm_cs), num_classes=ctx.num_classes,
-                                                 kernel=svm_kernel)
+    c, val_conf, test_conf, other_conf = svm.select_and_test(
+        x, y, cs=tuple(svm_cs), num_classes=ctx.num_classes, kernel=svm_kernel,
+        others={name: (o["embeddings"], targets[name].labels) for name, o in other.items()})
     return (_summary(ctx, done["val"], val_conf), _summary(ctx, done["test"], test_conf), x,
-            {"svm_c": c, "svm_kernel": svm_kernel})
+            {"svm_c": c, "svm_kernel": svm_kernel},
+            {name: _summary(ctx, other[name], other_conf[name]) for name in other})

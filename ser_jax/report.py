@@ -57,6 +57,33 @@ def markdown(summary: dict, title: str, figures: dict | None = None) -> str:
               "| | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
     for c, row in zip(classes, p["confusion"]):
         lines.append(f"| {c} | " + " | ".join(str(v) for v in row) + " |")
+    for name, target in summary.get("cross_corpus", {}).items():
+        lines += ["", *_cross_corpus_lines(name, target, classes)]
     for caption, path in (figures or {}).items():
         lines += ["", f"**{caption}**", "", f"![{caption}]({path})"]
     return "\n".join(lines) + "\n"
+
+
+def _cross_corpus_lines(name: str, target: dict, classes) -> list[str]:
+    """A target corpus's table: each fold's selected model on every mapped utterance of it."""
+    pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
+    m, s, p = target["mean"], target["std"], target["pooled"]
+    mapping = ", ".join(f"{a} → {b}" for a, b in target["mapping"].items())
+    left = ", ".join(f"{c} ({n})" for c, n in target["left_out"].items()) or "none"
+    present = [c for c, row in zip(classes, p["confusion"]) if sum(row)]
+    lines = [f"## Cross-corpus: {name}", "",
+             f"{target['utterances']} utterances; classes mapped: {mapping}; left out (no training class): {left}. "
+             f"UA and macro-F1 average the {len(present)} training classes the target has.", "",
+             "| fold | WA (%) | UA (%) | macro-F1 (%) | n |", "|---|---|---|---|---|"]
+    for r in target["folds"]:
+        lines.append(f"| {r['fold']} | {pct(r['wa'])} | {pct(r['ua'])} | {pct(metrics.macro_f1(r['confusion']))} | "
+                     f"{r['n']} |")
+    lines += [f"| mean ± std over {len(target['folds'])} folds | {pct(m['wa'])} ± {pct(s['wa'])} | "
+              f"{pct(m['ua'])} ± {pct(s['ua'])} | {pct(m['macro_f1'])} ± {pct(s['macro_f1'])} | |",
+              f"| pooled over folds | {pct(p['wa'])} | {pct(p['ua'])} | {pct(p['macro_f1'])} | {p['n']} |", "",
+              "Pooled confusion (rows: true, mapped onto the training classes; columns: predicted)", "",
+              "| | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+    for c, row in zip(classes, p["confusion"]):
+        if sum(row):
+            lines.append(f"| {c} | " + " | ".join(str(v) for v in row) + " |")
+    return lines

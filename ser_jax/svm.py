@@ -40,11 +40,14 @@ def val_ua(train_x, train_y, val_x, val_y, *, c: float, num_classes: int, kernel
 
 
 def select_and_test(split_x: dict, split_y: dict, *, cs, num_classes: int,
-                    kernel: str = "rbf") -> tuple[float, np.ndarray, np.ndarray]:
+                    kernel: str = "rbf", others: dict | None = None) -> tuple[float, np.ndarray, np.ndarray, dict]:
     """Chooses C by validation UA (SVM fitted on train), refits on train+val, predicts test.
 
+    Args:
+      others: {name: (vectors, labels)} also predicted by the refitted SVM (cross-corpus targets).
+
     Returns:
-      (chosen C, val confusion [C, C] of the chosen C, test confusion [C, C]).
+      (chosen C, val confusion [C, C] of the chosen C, test confusion [C, C], {name: confusion} of `others`).
     """
     scores = [val_ua(split_x["train"], split_y["train"], split_x["val"], split_y["val"], c=c,
                      num_classes=num_classes, kernel=kernel) for c in cs]
@@ -52,5 +55,6 @@ def select_and_test(split_x: dict, split_y: dict, *, cs, num_classes: int,
     val_pred = _fit(split_x["train"], split_y["train"], best, kernel).predict(split_x["val"])
     model = _fit(np.concatenate([split_x["train"], split_x["val"]]),
                  np.concatenate([split_y["train"], split_y["val"]]), best, kernel)
+    extra = {name: metrics.confusion_matrix(y, model.predict(x), num_classes) for name, (x, y) in (others or {}).items()}
     return (best, metrics.confusion_matrix(split_y["val"], val_pred, num_classes),
-            metrics.confusion_matrix(split_y["test"], model.predict(split_x["test"]), num_classes))
+            metrics.confusion_matrix(split_y["test"], model.predict(split_x["test"]), num_classes), extra)

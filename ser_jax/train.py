@@ -23,8 +23,8 @@ import optax
 from tensorboardX import SummaryWriter
 from tqdm.auto import tqdm
 
-from ser_jax import (checkpointing, evaluation, feature_cache, features, input_pipeline, method, parallel, plots,
-                     protocols, report, rundir, steps)
+from ser_jax import (checkpointing, cross_corpus, evaluation, feature_cache, features, input_pipeline, method,
+                     parallel, plots, protocols, report, rundir, steps)
 from ser_jax.corpora import load_corpus
 from ser_jax.errors import SerJaxError
 
@@ -90,23 +90,32 @@ def _train_and_evaluate(config, workdir: Path, out) -> dict:
     folds = protocols.make_folds(config.protocol, corpus)
     if config.train.max_folds:
         folds = folds[:config.train.max_folds]
+    targets = cross_corpus.load_targets(config, corpus.classes, out=out)
     results, speaker_stats = [], None
     for k, fold in enumerate(folds):
         done = rundir.fold_dir(workdir, k) / rundir.RESULT
         if done.is_file():
             results.append(rundir.read_json(done))
+            missing = [t.name for t in targets if t.name not in results[-1].get("cross_corpus", {})]
+            if missing:
+                raise SerJaxError(f"{done} was finished without cross-corpus target {missing[0]!r}: use a new "
+                                  "--workdir for a run with other --config.eval.corpora")
             out(f"fold {k + 1}/{len(folds)} {fold.name}: finished earlier, read from {done}")
             continue
         if speaker_stats is None and input_pipeline.normalization(config.train) == "speaker":
             speaker_stats = input_pipeline.speaker_statistics(  # once per run, not per fold
                 store, corpus.record_index, features.valid_frames(corpus.num_samples, store.params), corpus.speakers)
-        result = _run_fold(config, corpus, store, fold, k, len(folds), workdir, speaker_stats)
+        result = _run_fold(config, corpus, store, fold, k, len(folds), workdir, speaker_stats, targets)
         rundir.write_json(done, result)
         results.append(result)
         out(f"fold {k + 1}/{len(folds)} {fold.name}: test WA {result['test']['wa']:.3f} "
             f"UA {result['test']['ua']:.3f} (best val UA {result['val']['ua']:.3f} at epoch {result['best_epoch']}; "
             f"{result['seconds']:.1f} s)")
     summary = report.aggregate(results, corpus.classes)
+    if targets:
+        summary["cross_corpus"] = {t.name: {**cross_corpus.describe(t), **report.over_folds(
+            [{"test": r["cross_corpus"][t.name]} for r in results], corpus.classes),
+            "folds": [{"fold": r["fold"], **r["cross_corpus"][t.name]} for r in results]} for t in targets}
     title = f"{method.from_config(config).describe()} on {corpus.name} ({config.features.name} features)"
     if input_pipeline.normalization(config.train) == "speaker":
         title += (" — with per-speaker normalisation (each speaker's features standardised with that speaker's "
@@ -133,7 +142,7 @@ class _Fold:
     mesh: object
 
 
-def _run_fold(config, corpus, store, fold, k, num_folds, workdir, speaker_stats) -> dict:
+def _run_fold(config, corpus, store, fold, k, num_folds, workdir, speaker_stats, targets=()) -> dict:
     start = time.perf_counter()
     fold_dir = rundir.fold_dir(workdir, k)
     ctx = _prepare(config, corpus, store, fold, speaker_stats)
@@ -197,7 +206,7 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir, speaker_stats)
     board.close()
     ckpts.close()
     best_state = state.replace(**parallel.replicate(best, ctx.mesh))
-    result = _final_evaluation(ctx, best_state, fold, progress, fold_dir, config)
+    result = _final_evaluation(ctx, best_state, fold, progress, fold_dir, config, targets)
     # Wall-clock of this process's share of the fold (a resumed fold counts only its rest).
     return {**result, "seconds": time.perf_counter() - start}
 
@@ -228,10 +237,12 @@ def _host_best(state) -> dict:
             "signals": jax.device_get(state.signals)}
 
 
-def _final_evaluation(ctx, state, fold, progress, fold_dir, config) -> dict:
-    """Val and test figures of the selected variables; saves them with what inference needs
-    (`model/`, `model.json`) and every split's embeddings (`embeddings.npz`)."""
-    val, test, x, extra = evaluation.final(ctx, state, config.train.svm_c, config.train.svm_kernel)
+def _final_evaluation(ctx, state, fold, progress, fold_dir, config, targets=()) -> dict:
+    """Val, test and cross-corpus figures of the selected variables; saves them with what
+    inference needs (`model/`, `model.json`) and every split's embeddings (`embeddings.npz`)."""
+    sources = {t.name: cross_corpus.source(t, ctx.sources["test"]) for t in targets}
+    val, test, x, extra, other = evaluation.final(ctx, state, config.train.svm_c, config.train.svm_kernel,
+                                                  targets=sources)
     rundir.write_embeddings(fold_dir, x, {s: ctx.sources[s].labels for s in rundir.SPLITS})
     checkpointing.save_model(fold_dir / rundir.MODEL, {"params": state.params, "batch_stats": state.batch_stats,
                                                        "signals": state.signals})
@@ -239,4 +250,5 @@ def _final_evaluation(ctx, state, fold, progress, fold_dir, config) -> dict:
     rundir.write_json(fold_dir / rundir.MODEL_META, {
         "fold": fold.name, "classes": list(ctx.classes), "scaler": dataclasses.asdict(scaler),
         "crop_frames": ctx.sources["test"].shape.crop_frames, **extra})
-    return {"fold": fold.name, "best_epoch": progress["best_epoch"], "val": val, "test": test, **extra}
+    return {"fold": fold.name, "best_epoch": progress["best_epoch"], "val": val, "test": test, **extra,
+            **({"cross_corpus": other} if other else {})}

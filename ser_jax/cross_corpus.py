@@ -18,13 +18,15 @@ speaker).
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+from pathlib import Path
 
 import ml_collections
 import numpy as np
 
 from ser_jax import feature_cache, features, input_pipeline
-from ser_jax.corpora import load_corpus
+from ser_jax.corpora import data_folder, load_corpus
 from ser_jax.errors import SerJaxError
 
 # canonical class → spellings found in corpora (German and Italian names, EMOVO's and IEMOCAP's
@@ -97,11 +99,13 @@ def map_classes(target_classes, train_classes, label_map: dict | None = None) ->
     return mapping, unmapped
 
 
-def parse_target(spec: str, data) -> ml_collections.ConfigDict:
-    """`config.data` with the overrides of one `--config.eval.corpora` entry (classes reset:
-    every class of the target is read, then mapped)."""
+def parse_target(spec: str, data, environ=os.environ) -> ml_collections.ConfigDict:
+    """`config.data` with the overrides of one `--config.eval.corpora` entry. The training
+    corpus's paths (root, manifest, emobox) and class subset are not inherited: every class of
+    the target is read, then mapped; an empty root is looked up under $SER_JAX_DATA as for
+    the training corpus (emodb/, IEMOCAP_full_release/)."""
     target = ml_collections.ConfigDict(data.to_dict())
-    target.classes = ()
+    target.update(classes=(), root="", manifest="", emobox="")
     for item in filter(None, (part.strip() for part in str(spec).split(";"))):
         key, sep, value = item.partition("=")
         key = key.strip()
@@ -110,6 +114,11 @@ def parse_target(spec: str, data) -> ml_collections.ConfigDict:
                                    f"{', '.join(k for k in target if k != 'classes')} "
                                    "(e.g. 'corpus=manifest;manifest=male.csv')")
         target[key] = type(target[key])(value.strip()) if not isinstance(target[key], str) else value.strip()
+    folder = data_folder(target.corpus)
+    if not target.root and folder and environ.get("SER_JAX_DATA", ""):
+        candidate = Path(environ["SER_JAX_DATA"]).expanduser() / folder
+        if candidate.is_dir():
+            target.root = str(candidate)
     return target
 
 

@@ -101,8 +101,15 @@ def test_label_mapping_rules():
         cross_corpus.parse_label_map("exc")
 
 
-def test_target_spec_errors_name_the_key(emodb_config):
-    target = cross_corpus.parse_target("corpus=emobox;emobox=/x/EmoBox/data/emovo", emodb_config.data)
+def test_target_spec_errors_name_the_key(emodb_config, emodb_root):
+    data = emodb_config.data.copy_and_resolve_references()
+    data.classes = ("anger", "sadness")
+    target = cross_corpus.parse_target("corpus=emobox;emobox=/x/EmoBox/data/emovo", data)
+    # nothing of the training corpus's paths or class subset is inherited
     assert target.corpus == "emobox" and target.emobox == "/x/EmoBox/data/emovo" and target.classes == ()
+    assert target.root == ""
+    # an EmoDB target without a root is found under SER_JAX_DATA, as the training corpus is
+    target = cross_corpus.parse_target("corpus=emodb", data, environ={"SER_JAX_DATA": str(emodb_root.parent)})
+    assert target.root == str(emodb_root)
     with pytest.raises(cross_corpus.CrossCorpusError, match="KEY=VALUE"):
         cross_corpus.parse_target("corpus=manifest;csv=male.csv", emodb_config.data)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser_jax import feature_cache, features, input_pipeline, method, protocols
+from ser_jax import cross_corpus, feature_cache, features, input_pipeline, method, protocols
 from ser_jax.corpora import load_corpus
 
 _EXAMPLES_PER_REASON = 5
@@ -46,6 +46,10 @@ def describe(config, *, workdir=None, out=print) -> dict:
     for line in (_corpus_lines(corpus) + _skip_lines(corpus) + _fold_lines(folds) + _feature_lines(store)
                  + ["", model_line]):
         out(line)
+    if config.get("eval", {}).get("corpora", ()):
+        out("")
+        targets = cross_corpus.load_targets(config, corpus.classes, out=out)  # builds and featurises them now
+        summary["cross_corpus"] = {t.name: cross_corpus.describe(t) for t in targets}
     if workdir:
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ser_jax import cross_corpus, feature_cache, features, input_pipeline, method, protocols
+from ser_jax import cross_corpus, feature_cache, features, input_pipeline, method, protocols, rundir
 from ser_jax.corpora import load_corpus
 
 _EXAMPLES_PER_REASON = 5
@@ -43,7 +43,7 @@ def describe(config, *, workdir=None, out=print) -> dict:
                         "parameters": chosen.count_params(len(corpus.classes), frames, store.num_bins)}
     model_line = (f"method {summary['model']['method']}: {summary['model']['parameters']:,} parameters "
                   f"for {frames} × {store.num_bins} inputs and {len(corpus.classes)} classes")
-    for line in (_corpus_lines(corpus) + _skip_lines(corpus) + _fold_lines(folds) + _feature_lines(store)
+    for line in (_corpus_lines(corpus) + skip_lines(corpus) + _fold_lines(folds) + _feature_lines(store)
                  + ["", model_line]):
         out(line)
     if config.get("eval", {}).get("corpora", ()):
@@ -54,8 +54,8 @@ def describe(config, *, workdir=None, out=print) -> dict:
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "describe.json").write_text(json.dumps(summary, indent=2))
-        (workdir / "skipped.json").write_text(json.dumps(list(corpus.skipped), indent=2))
-        out(f"\nwritten: {workdir / 'describe.json'}, {workdir / 'skipped.json'}")
+        rundir.write_skipped(workdir, corpus.skipped)
+        out(f"\nwritten: {workdir / 'describe.json'}, {workdir / rundir.SKIPPED}")
     return summary
 
 
@@ -97,7 +97,7 @@ def _corpus_lines(corpus) -> list[str]:
     return lines
 
 
-def _skip_lines(corpus) -> list[str]:
+def skip_lines(corpus) -> list[str]:
     if not corpus.skipped:
         return ["", "skipped: none"]
     by_reason = collections.defaultdict(list)

@@ -137,6 +137,11 @@ def check(config) -> None:
     """Refuses, in one line naming the keys, a config whose method cannot work."""
     encoder = _encoder(config)
     names = [name for name in SIGNALS if config.signals[name].weight]
+    for key in ("batch_size", "eval_batch_size", "epochs", "max_folds"):
+        value = config.train[key]
+        least = 0 if key == "max_folds" or (key == "epochs" and not names) else 1
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise SerJaxError(f"--config.train.{key}={value!r}: must be a whole number >= {least}")
     _check_trainable(config, encoder, names)
     negative = [name for name in SIGNALS if config.signals[name].weight < 0]
     if negative:

@@ -146,21 +146,32 @@ def run_figures(workdir, summary: dict) -> dict:
     out = workdir / rundir.PLOTS
     classes = summary["classes"]
     figures = {}
-    confusion_figure(summary["pooled"]["confusion"], classes, out / "confusion.png",
-                     title=f"pooled test confusion ({summary['pooled']['n']} utterances)")
-    figures["Pooled test confusion, row-normalised"] = "plots/confusion.png"
+
+    def attempt(caption, path, draw):
+        """A figure that cannot be drawn is named in results.md, never an end of the run."""
+        try:
+            draw()
+            figures[caption] = path
+        except Exception as err:  # noqa: BLE001 (matplotlib, sklearn: any failure is only a missing figure)
+            figures[caption] = f"not drawn: {type(err).__name__}: {err}"
+
+    attempt("Pooled test confusion, row-normalised", "plots/confusion.png",
+            lambda: confusion_figure(summary["pooled"]["confusion"], classes, out / "confusion.png",
+                                     title=f"pooled test confusion ({summary['pooled']['n']} utterances)"))
     logs = rundir.read_logs(workdir)
     if any(logs):  # (identity → SVM trains nothing: empty logs)
-        curves_figure(logs, out / "curves.png")
-        figures["Training curves (mean over folds, band: min–max)"] = "plots/curves.png"
+        attempt("Training curves (mean over folds, band: min–max)", "plots/curves.png",
+                lambda: curves_figure(logs, out / "curves.png"))
     emb = rundir.read_embeddings(rundir.fold_dir(workdir, 0))
     if emb is not None:
         panels = [(f"{split} ({summary['folds'][0]['fold']})", emb[split], emb[f"{split}_labels"])
                   for split in ("train", "test") if split in emb and len(np.unique(emb[f"{split}_labels"])) > 1]
         for method in METHODS:
-            if panels:
-                embedding_figure(panels, classes, out / f"embeddings_{method}.png", method=method)
-                figures[f"{method.upper()} of the first fold's embeddings"] = f"plots/embeddings_{method}.png"
+            caption, path = f"{method.upper()} of the first fold's embeddings", f"plots/embeddings_{method}.png"
+            if panels and not all(np.isfinite(x).all() for _, x, _ in panels):
+                figures[caption] = "not drawn: the embeddings hold non-finite values"  # t-SNE would crash on them
+            elif panels:
+                attempt(caption, path, lambda m=method, p=path: embedding_figure(panels, classes, workdir / p, method=m))
     return figures
 
 

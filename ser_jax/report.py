@@ -60,7 +60,7 @@ def markdown(summary: dict, title: str, figures: dict | None = None) -> str:
     for name, target in summary.get("cross_corpus", {}).items():
         lines += ["", *_cross_corpus_lines(name, target, classes)]
     for caption, path in (figures or {}).items():
-        lines += ["", f"**{caption}**", "", f"![{caption}]({path})"]
+        lines += ["", f"**{caption}**", "", path if path.startswith("not drawn") else f"![{caption}]({path})"]
     return "\n".join(lines) + "\n"
 
 

@@ -2,6 +2,7 @@
 and sweep.
 
     WORKDIR/config.json             the full config, written first
+    WORKDIR/skipped.json            everything the corpus left out, with why (every mode)
     WORKDIR/results.json, .md       the summary over folds; plots/ its figures
     WORKDIR/fold_NN/log.jsonl       one JSON object per epoch
     WORKDIR/fold_NN/checkpoints/    Orbax: the resumable TrainState
@@ -34,6 +35,7 @@ MODEL = "model"
 MODEL_META = "model.json"
 EMBEDDINGS = "embeddings.npz"
 RESULT = "result.json"
+SKIPPED = "skipped.json"
 SPLITS = ("train", "val", "test")
 
 
@@ -54,12 +56,64 @@ def write_json(path, obj) -> None:
     write_text(path, json.dumps(obj, indent=2))
 
 
+def write_skipped(workdir, skipped) -> None:
+    write_json(Path(workdir) / SKIPPED, list(skipped))
+
+
 def read_json(path):
     return json.loads(Path(path).read_text())
 
 
+# Where and how a run computes, not what: the conv weight-gradient formulation and the GRU
+# loop's unroll give the same values up to float32 rounding, as the device count and the
+# evaluation batch size do; how often checkpoints are written changes nothing (a resumed run
+# ends as an uninterrupted one), and max_folds only says how many folds to run.
+MACHINE_KEYS = ("cache_dir", "data.root", "feature_workers", "train.num_devices", "train.checkpoint_every_s",
+                "train.eval_batch_size", "train.max_folds", "model.conv_weight_grad", "model.conv_gru.unroll")
+
+
 def write_config(workdir, config) -> None:
     write_text(Path(workdir) / CONFIG, config.to_json_best_effort(indent=2))
+
+
+def flatten(config) -> dict:
+    """dotted key → value of every leaf but the machine keys."""
+    flat = {}
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, (dict, ml_collections.ConfigDict)):
+                walk(value, name + ".")
+            elif name not in MACHINE_KEYS:
+                flat[name] = value
+
+    walk(config, "")
+    return flat
+
+
+def check_same_settings(workdir, config) -> None:
+    """Refuses a WORKDIR that holds a run of other settings: resuming it would mix folds (or
+    epochs) trained one way with folds trained another, under a config.json naming only one.
+    Machine keys may differ; keys only one side has come from a newer or older ser_jax (new
+    keys default to the old behaviour), every key both have must agree.
+
+    Raises:
+      SerJaxError: naming the differing keys with both values.
+    """
+    path = Path(workdir) / CONFIG
+    if not path.is_file():
+        return
+    try:
+        old = {k: json.dumps(v) for k, v in flatten(read_json(path)).items()}  # tuples and lists compare alike
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SerJaxError(f"{path} is damaged ({err}): use a new --workdir, or delete {workdir}") from None
+    new = {k: json.dumps(v) for k, v in flatten(json.loads(config.to_json_best_effort())).items()}
+    changed = sorted(k for k in set(old) & set(new) if old[k] != new[k])
+    if changed:
+        shown = ", ".join(f"{k} {old[k]} → {new[k]}" for k in changed[:4]) + (" ..." if len(changed) > 4 else "")
+        raise SerJaxError(f"{workdir} holds a run of other settings ({shown}): use a new --workdir, or delete "
+                          "that folder to start over")
 
 
 def read_config(workdir) -> ml_collections.ConfigDict:

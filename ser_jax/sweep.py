@@ -36,13 +36,6 @@ from scipy import stats
 from ser_jax import method, metrics, plots, report, rundir, train
 from ser_jax.errors import SerJaxError
 
-# Where and how a run computes, not what: the conv weight-gradient formulation and the GRU loop's unroll give the same values up to float32 rounding, as the
-# device count does; how often checkpoints are written changes nothing (a resumed run ends
-# as an uninterrupted one).
-_MACHINE_KEYS = ("cache_dir", "data.root", "feature_workers", "train.num_devices", "train.checkpoint_every_s",
-                 "model.conv_weight_grad", "model.conv_gru.unroll")
-
-
 @dataclasses.dataclass(frozen=True)
 class Run:
     variant: str
@@ -139,7 +132,8 @@ def run_sweep(sweep, workdir, *, out=print) -> dict:
     runs = expand(sweep, workdir)
     summaries = {}
     for i, run in enumerate(runs):
-        _check_same_settings(run)
+        if (run.workdir / rundir.CONFIG).is_file():  # a finished run is reused only if it is this one
+            rundir.check_same_settings(run.workdir, run.config)
         label = f"[{i + 1}/{len(runs)}] {run.variant} seed {run.seed}"
         finished = rundir.read_results(run.workdir)
         if finished is not None:
@@ -230,43 +224,10 @@ def _separations(runs: list[Run], name: str) -> list[float]:
     return values
 
 
-def _check_same_settings(run: Run) -> None:
-    if not (run.workdir / rundir.CONFIG).is_file():
-        return
-    old = _settings(rundir.read_config(run.workdir))
-    new = _settings(ml_collections.ConfigDict(json.loads(run.config.to_json_best_effort())))
-    # Keys only one side has come from a newer or older ser_jax (new keys default to the old
-    # behaviour); every key both have must agree.
-    changed = sorted(k for k in set(old) & set(new) if old[k] != new[k])
-    if changed:
-        raise SerJaxError(f"{run.workdir} holds a run of other settings ({', '.join(changed[:6])} differ): "
-                          "use a new --workdir for a changed sweep, or delete that run folder")
-
-
-def _settings(config) -> dict:
-    return {name: json.dumps(value) for name, value in _flatten(config).items()}  # tuples and lists compare alike
-
-
-def _flatten(config) -> dict:
-    """dotted key → value of every leaf but the machine keys."""
-    flat = {}
-
-    def walk(node, prefix):
-        for key, value in node.items():
-            name = f"{prefix}{key}"
-            if isinstance(value, (dict, ml_collections.ConfigDict)):
-                walk(value, name + ".")
-            elif name not in _MACHINE_KEYS:
-                flat[name] = value
-
-    walk(config, "")
-    return flat
-
-
 def settings_between(base, config) -> tuple:
     """The `dotted.key=value` settings that turn `base` into `config` (a method config as a
     sweep variant: e.g. configs/dai.py in a sweep whose base is configs/s.py)."""
-    old, new = _flatten(base), _flatten(config)
+    old, new = rundir.flatten(base), rundir.flatten(config)
     unknown = sorted(set(new) - set(old))
     if unknown:
         raise SerJaxError(f"keys {unknown[:3]} are not in the sweep's base config")

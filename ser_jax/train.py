@@ -23,8 +23,8 @@ import optax
 from tensorboardX import SummaryWriter
 from tqdm.auto import tqdm
 
-from ser_jax import (checkpointing, cross_corpus, evaluation, feature_cache, features, input_pipeline, method,
-                     parallel, plots, protocols, report, rundir, steps)
+from ser_jax import (checkpointing, cross_corpus, describe, evaluation, feature_cache, features, input_pipeline,
+                     method, parallel, plots, protocols, report, rundir, steps)
 from ser_jax.corpora import load_corpus
 from ser_jax.errors import SerJaxError
 
@@ -83,8 +83,13 @@ def _exclusive(workdir: Path):
 
 def _train_and_evaluate(config, workdir: Path, out) -> dict:
     method.check(config)
+    rundir.check_same_settings(workdir, config)
     rundir.write_config(workdir, config)
     corpus = load_corpus(config.data, config.cache_dir)
+    rundir.write_skipped(workdir, corpus.skipped)
+    if corpus.skipped:
+        for line in describe.skip_lines(corpus)[1:]:
+            out(line)
     store = feature_cache.load_or_compute(corpus, features.FeatureParams.from_config(config.features),
                                           config.cache_dir, workers=config.feature_workers)
     folds = protocols.make_folds(config.protocol, corpus)
@@ -122,6 +127,7 @@ def _train_and_evaluate(config, workdir: Path, out) -> dict:
                   "statistics, the test speaker's unlabelled audio included)")
         summary["normalization"] = "speaker (transductive: uses the test speaker's unlabelled audio)"
     rundir.write_json(workdir / rundir.RESULTS, summary)
+    rundir.write_text(workdir / rundir.RESULTS_MD, report.markdown(summary, title))  # before any figure
     figures = plots.run_figures(workdir, summary)
     rundir.write_text(workdir / rundir.RESULTS_MD, report.markdown(summary, title, figures))
     out(f"mean over {len(results)} folds: WA {summary['mean']['wa']:.3f} ± {summary['std']['wa']:.3f}, "
@@ -167,6 +173,7 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir, speaker_stats,
         state = state.replace(**restored["state"])
         best = restored["best"]
         progress = {key: value.item() for key, value in restored["progress"].items()}
+    _truncate_log(fold_dir / rundir.LOG, progress["epoch"])
     state = parallel.replicate(state, ctx.mesh)
     train_fn = jax.jit(functools.partial(steps.train_step, method=ctx.method, ema_decay=tc.ema_decay),
                        donate_argnums=0)
@@ -221,14 +228,35 @@ def _prepare(config, corpus, store, fold, speaker_stats) -> _Fold:
                  tc.eval_batch_size, mesh)
 
 
+# A loss term above this has diverged: no loss of ser_jax's signals comes near it from a
+# sane start (cross-entropy ~2, the paper's λ1·center loss ~64 at initialisation), and
+# float32 training has lost all precision long before (lr = 1e9 gives 3e13 and stays finite).
+DIVERGED = 1e6
+
+
+def _truncate_log(path: Path, epochs: int) -> None:
+    """Keeps the log lines of the first `epochs` epochs: a run killed after its last
+    checkpoint resumes from that checkpoint, and the epochs it will redo must not appear twice."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if line.strip() and json.loads(line).get("epoch", 0) <= epochs]
+    if len(kept) != len(lines):
+        rundir.write_text(path, "".join(line + "\n" for line in kept))
+
+
 def _check_and_average(history: list, fold_name: str, first_step: int) -> dict:
-    """Mean of each term over the epoch; stops at the first non-finite value, naming it."""
+    """Mean of each term over the epoch; stops at the first non-finite value, or a loss term
+    whose size says the run diverged, naming it."""
     for i, step_metrics in enumerate(history):
         # loss terms first: a diverging loss is the cause, a NaN gradient norm its symptom
         for term, value in sorted(step_metrics.items(), key=lambda kv: not kv[0].startswith("loss/")):
             if not np.isfinite(value):
                 raise NonFiniteLoss(f"fold {fold_name}: {term} became {float(value)} at step {first_step + i}; "
                                     "lower --config.optim.learning_rate or a loss weight")
+            if term.startswith("loss/") and abs(float(value)) > DIVERGED:
+                raise NonFiniteLoss(f"fold {fold_name}: {term} reached {float(value):.3g} at step {first_step + i}: "
+                                    "training diverged; lower --config.optim.learning_rate or a loss weight")
     return {term: float(np.mean([m[term] for m in history])) for term in history[0]}
 
 

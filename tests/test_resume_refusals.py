@@ -1,0 +1,96 @@
+"""Nothing silently wrong on resume and at the end of a run (issue 17): a workdir of other
+settings is refused, skipped inputs are reported in train mode, a resumed fold's log matches
+its restored state, divergence stops the run, and a figure never stops the results."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from configs import test as test_config
+from ser_jax import plots, rundir, train
+from ser_jax.errors import SerJaxError
+
+
+def _config(emodb_root, cache_dir, **train):
+    config = test_config.get_config()
+    config.data.root, config.cache_dir = str(emodb_root), str(cache_dir)
+    config.train.update({"epochs": 1, "max_folds": 1, **train})
+    return config
+
+
+def _epochs(workdir, fold=0):
+    return [json.loads(l)["epoch"] for l in (rundir.fold_dir(workdir, fold) / rundir.LOG).read_text().splitlines()]
+
+
+def test_a_workdir_of_other_settings_is_refused_naming_the_keys(emodb_root, cache_dir, tmp_path):
+    train.train_and_evaluate(_config(emodb_root, cache_dir, epochs=2), tmp_path, out=lambda _: None)
+    changed = _config(emodb_root, cache_dir, epochs=1, max_folds=2)
+    changed.signals.center.weight = 0.0
+    with pytest.raises(SerJaxError, match=r"other settings \(signals.center.weight 4.0 → 0.0, train.epochs 2 → 1\)"):
+        train.train_and_evaluate(changed, tmp_path, out=lambda _: None)
+    # nothing was mixed in: the first run's config and its one fold are all there is
+    assert json.loads((tmp_path / rundir.CONFIG).read_text())["train"]["epochs"] == 2
+    assert not rundir.fold_dir(tmp_path, 1).exists()
+    # machine keys may differ, and more folds of the same run is the same run
+    same = _config(emodb_root, cache_dir, epochs=2, max_folds=2, checkpoint_every_s=1e9, eval_batch_size=16)
+    summary = train.train_and_evaluate(same, tmp_path, out=lambda _: None)
+    assert len(summary["folds"]) == 2
+
+
+def test_train_reports_and_writes_what_the_corpus_skipped(emodb_root, cache_dir, tmp_path):
+    wavs = sorted((emodb_root / "wav").glob("*.wav"))
+    good = [w for w in wavs if w.stem[5] in "WFNT" and w.stem[:2] in ("03", "08", "09", "10")]
+    csv_path = tmp_path / "corpus.csv"
+    with csv_path.open("w", newline="") as f:
+        rows = csv.writer(f)
+        rows.writerow(["path", "label", "speaker"])
+        names = {"W": "anger", "F": "happiness", "N": "neutral", "T": "sadness"}
+        rows.writerows((str(w), names[w.stem[5]], w.stem[:2]) for w in good)
+        rows.writerow([str(tmp_path / "gone.wav"), "anger", "03"])
+        rows.writerow([str(good[0]), "", "03"])
+    config = _config(emodb_root, cache_dir)
+    config.data.corpus, config.data.manifest, config.data.root = "manifest", str(csv_path), ""
+    lines = []
+    train.train_and_evaluate(config, tmp_path / "run", out=lines.append)
+    text = "\n".join(lines)
+    assert "skipped: 2" in text and "missing_audio: 1" in text and "unparsable_row: 1" in text
+    skipped = json.loads((tmp_path / "run" / rundir.SKIPPED).read_text())
+    assert sorted(s["reason"] for s in skipped) == ["missing_audio", "unparsable_row"]
+
+
+def test_a_resumed_fold_logs_each_epoch_once(emodb_root, cache_dir, tmp_path):
+    # no checkpoint within the 3 epochs (every 1e9 s): as a run killed after its third epoch
+    # but before its first checkpoint, which restarts the fold from epoch 0
+    config = _config(emodb_root, cache_dir, epochs=3, checkpoint_every_s=1e9)
+    train.train_and_evaluate(config, tmp_path, out=lambda _: None)
+    assert _epochs(tmp_path) == [1, 2, 3]
+    (rundir.fold_dir(tmp_path, 0) / rundir.RESULT).unlink()  # the fold is unfinished again
+    train.train_and_evaluate(config, tmp_path, out=lambda _: None)
+    assert _epochs(tmp_path) == [1, 2, 3]  # not [1, 2, 3, 1, 2, 3]
+
+
+def test_divergence_stops_the_run_naming_the_term(emodb_root, cache_dir, tmp_path):
+    config = _config(emodb_root, cache_dir, epochs=3)
+    config.optim.learning_rate = 1e9
+    with pytest.raises(train.NonFiniteLoss, match=r"loss/\w+ (reached|became) .* at step \d+"):
+        train.train_and_evaluate(config, tmp_path, out=lambda _: None)
+
+
+def test_a_figure_that_fails_is_named_and_the_results_are_written(emodb_root, cache_dir, tmp_path):
+    summary = train.train_and_evaluate(_config(emodb_root, cache_dir), tmp_path, out=lambda _: None)
+    emb = rundir.read_embeddings(rundir.fold_dir(tmp_path, 0))
+    emb["test"][0, 0] = np.nan  # what a diverged model writes
+    np.savez_compressed(rundir.fold_dir(tmp_path, 0) / rundir.EMBEDDINGS, **emb)
+    figures = plots.run_figures(tmp_path, summary)
+    assert figures["TSNE of the first fold's embeddings"] == "not drawn: the embeddings hold non-finite values"
+    summary["pooled"]["confusion"] = "not a matrix"
+    figures = plots.run_figures(tmp_path, summary)
+    assert figures["Pooled test confusion, row-normalised"].startswith("not drawn:")
+
+
+@pytest.mark.parametrize("key, value", [("batch_size", 0), ("eval_batch_size", -8), ("epochs", 0)])
+def test_impossible_training_numbers_are_refused_before_any_work(emodb_root, cache_dir, tmp_path, key, value):
+    with pytest.raises(SerJaxError, match=rf"--config.train.{key}={value}: must be a whole number >= 1"):
+        train.train_and_evaluate(_config(emodb_root, cache_dir, **{key: value}), tmp_path, out=lambda _: None)

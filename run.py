@@ -121,6 +121,10 @@ def _infer(mode: str) -> int:
 
     if not _WORKDIR.value or not _AUDIO.value:
         raise app.UsageError(f"--mode={mode} needs --workdir (a trained run) and --audio=FILE[,FILE...]")
+    if not all(k.strip().isdigit() for k in _FOLDS.value):
+        raise SerJaxError(f"--folds={','.join(_FOLDS.value)}: give fold indices, 0-based whole numbers (e.g. --folds=0,3)")
+    if _OUTPUT.value and not Path(_OUTPUT.value).expanduser().resolve().parent.is_dir():
+        raise SerJaxError(f"--output={_OUTPUT.value}: its folder does not exist; create it first")
     run = predict.load_run(_WORKDIR.value, [int(k) for k in _FOLDS.value] or None)
     print(f"{len(run.folds)} fold model(s) of {_WORKDIR.value}: {', '.join(f.name for f in run.folds)}")
     if mode == "predict":
@@ -132,7 +136,7 @@ def _infer(mode: str) -> int:
                 probs = ", ".join(f"{c} {p:.2f}" for c, p in e["probabilities"].items())
                 print(f"{e['path']}: {e['label']}  ({probs})")
         if _OUTPUT.value:
-            Path(_OUTPUT.value).write_text(json.dumps(entries, indent=2))
+            Path(_OUTPUT.value).write_text(json.dumps(entries, indent=2, allow_nan=False))  # valid JSON or an error
             print(f"written: {_OUTPUT.value}")
         return sum("error" in e for e in entries)
     done, vectors, errors = predict.embed(run, _AUDIO.value)

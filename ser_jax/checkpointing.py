@@ -9,6 +9,7 @@ that looks complete.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import jax
@@ -16,6 +17,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from ser_jax import steps
+from ser_jax.errors import SerJaxError
 
 
 def state_arrays(state: steps.TrainState) -> dict:
@@ -64,6 +66,34 @@ def save_model(path, variables: dict) -> None:
     checkpointer.wait_until_finished()
 
 
-def load_model(path) -> dict:
-    """The variables `save_model` wrote, as numpy arrays in nested dicts."""
-    return ocp.StandardCheckpointer().restore(Path(path).absolute())
+def digest(variables: dict) -> str:
+    """SHA-256 over every array's dtype, shape and bytes, in tree order: written beside a saved
+    model (model.json) and compared when it is read back, so damaged bytes are found, not used."""
+    h = hashlib.sha256()
+    for path, leaf in sorted(jax.tree_util.tree_leaves_with_path(variables), key=lambda kv: jax.tree_util.keystr(kv[0])):
+        array = np.ascontiguousarray(np.asarray(leaf))
+        h.update(f"{jax.tree_util.keystr(path)}:{array.dtype.str}:{array.shape}".encode())
+        h.update(array.tobytes())
+    return h.hexdigest()
+
+
+def load_model(path, expected_digest: str = "") -> dict:
+    """The variables `save_model` wrote, as numpy arrays in nested dicts.
+
+    Args:
+      expected_digest: `digest` of the variables when they were saved ("" : not checked, for
+        runs written before it was recorded).
+
+    Raises:
+      SerJaxError: the files cannot be read, or hold other bytes than were saved.
+    """
+    path = Path(path).absolute()
+    fix = f"retrain that fold: delete {path.parent} and run train again on the same --workdir"
+    try:
+        variables = ocp.StandardCheckpointer().restore(path)
+    except Exception as err:  # noqa: BLE001 (Orbax, TensorStore and JSON errors of damaged files vary)
+        raise SerJaxError(f"{path} cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}): "
+                          f"{fix}") from None
+    if expected_digest and digest(variables) != expected_digest:
+        raise SerJaxError(f"{path} is damaged (its arrays differ from the checksum in model.json): {fix}")
+    return variables

@@ -87,7 +87,7 @@ def load_run(workdir, folds: Sequence[int] | None = None) -> TrainedRun:
     for d in fold_dirs:
         meta = rundir.read_json(d / rundir.MODEL_META)
         classes = tuple(meta["classes"])
-        stored = checkpointing.load_model(d / rundir.MODEL)
+        stored = checkpointing.load_model(d / rundir.MODEL, meta.get("variables_sha256", ""))
         classifier = None
         if trained.predicts == "vectors":
             emb = rundir.read_embeddings(d)
@@ -141,7 +141,7 @@ def embed(run: TrainedRun, paths: Sequence[str]) -> tuple[list[str], np.ndarray,
 
 
 def _per_fold_outputs(run: TrainedRun, paths):
-    """For each path: an error message, or [(probabilities [C], embedding [D]) per fold]."""
+    """For each path: an error message, or [(probabilities [C], embedding [D]) per fold], all finite."""
     apply = _apply_fn(run)
     for path in paths:
         try:
@@ -157,9 +157,14 @@ def _per_fold_outputs(run: TrainedRun, paths):
             x, lengths = input_pipeline.prepare([feats], fold.scaler, shape, features.valid_frames([len(wav)], run.params))
             probs, emb = apply(fold.variables, jnp.asarray(x), jnp.asarray(lengths))
             emb = np.asarray(emb[0])
-            if fold.classifier is not None:
+            if fold.classifier is not None and np.isfinite(emb).all():
                 probs = _svm_probabilities(fold.classifier, emb, len(run.classes))
-            outputs.append((np.asarray(probs).reshape(-1), emb))
+            probs = np.asarray(probs).reshape(-1)
+            if not (np.isfinite(probs).all() and np.isfinite(emb).all()):
+                outputs = f"the model of fold {fold.name} gave non-finite outputs (a damaged or diverged model): " \
+                          "retrain it, or leave it out with --folds"
+                break
+            outputs.append((probs, emb))
         yield outputs
 
 

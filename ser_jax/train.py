@@ -63,7 +63,11 @@ def build_optimizer(optim, total_steps: int) -> tuple[optax.GradientTransformati
 def train_and_evaluate(config, workdir, *, out=print) -> dict:
     """Runs (or resumes) every fold and writes results.json and results.md to `workdir`."""
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise SerJaxError(f"--workdir={workdir}: a file is in the way (it, or a folder above it, is a file): "
+                          "choose another --workdir") from None
     with _exclusive(workdir):
         return _train_and_evaluate(config, workdir, out)
 
@@ -272,11 +276,12 @@ def _final_evaluation(ctx, state, fold, progress, fold_dir, config, targets=()) 
     val, test, x, extra, other = evaluation.final(ctx, state, config.train.svm_c, config.train.svm_kernel,
                                                   targets=sources)
     rundir.write_embeddings(fold_dir, x, {s: ctx.sources[s].labels for s in rundir.SPLITS})
-    checkpointing.save_model(fold_dir / rundir.MODEL, {"params": state.params, "batch_stats": state.batch_stats,
-                                                       "signals": state.signals})
+    variables = jax.device_get({"params": state.params, "batch_stats": state.batch_stats, "signals": state.signals})
+    checkpointing.save_model(fold_dir / rundir.MODEL, variables)
     scaler = ctx.sources["train"].scaler
     rundir.write_json(fold_dir / rundir.MODEL_META, {
         "fold": fold.name, "classes": list(ctx.classes), "scaler": dataclasses.asdict(scaler),
-        "crop_frames": ctx.sources["test"].shape.crop_frames, **extra})
+        "crop_frames": ctx.sources["test"].shape.crop_frames, "variables_sha256": checkpointing.digest(variables),
+        **extra})
     return {"fold": fold.name, "best_epoch": progress["best_epoch"], "val": val, "test": test, **extra,
             **({"cross_corpus": other} if other else {})}

@@ -1,10 +1,13 @@
 """Inference with a trained run on real EmoDB files, odd lengths, rates and a corrupt file."""
 
+import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -73,3 +76,60 @@ def test_load_run_names_what_is_missing(tmp_path, trained):
         predict.load_run(tmp_path)
     with pytest.raises(SerJaxError, match="fold_05"):
         predict.load_run(trained, folds=[5])
+
+
+def _copy(trained, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(trained, copy)
+    return copy
+
+
+def test_damaged_model_bytes_are_found_not_used(trained, tmp_path):
+    run = _copy(trained, tmp_path)
+    # flip bytes in the largest array file of the saved model (Orbax/TensorStore chunks)
+    files = sorted((p for p in (run / "fold_00" / "model").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    data = bytearray(files[-1].read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 64):
+        data[i] ^= 0xFF
+    files[-1].write_bytes(bytes(data))
+    with pytest.raises(SerJaxError, match=r"fold_00/model (is damaged|cannot be read).*delete .*fold_00"):
+        predict.load_run(run)
+
+
+def test_empty_or_truncated_model_files_are_one_line_errors(trained, tmp_path):
+    run = _copy(trained, tmp_path)
+    for p in (run / "fold_00" / "model").rglob("*"):
+        if p.is_file():
+            p.write_bytes(b"")
+    with pytest.raises(SerJaxError, match=r"fold_00/model (cannot be read|is damaged)"):
+        predict.load_run(run)
+
+
+def test_non_finite_outputs_are_a_per_file_error_and_the_json_stays_valid(trained, audio_paths, tmp_path):
+    run = predict.load_run(trained)
+    fold = run.folds[0]
+    nan = jax.tree.map(lambda a: np.full_like(np.asarray(a), np.nan), fold.variables["params"])
+    broken = {"params": nan, "batch_stats": fold.variables["batch_stats"]}
+    run = dataclasses.replace(run, folds=(dataclasses.replace(fold, variables=broken),))
+    entries = predict.predict(run, audio_paths[:2])
+    assert all("non-finite outputs" in e["error"] for e in entries)
+    json.loads(json.dumps(entries, allow_nan=False))
+
+
+def test_cli_refuses_bad_folds_and_a_missing_output_folder_before_predicting(trained, audio_paths, tmp_path):
+    args = [sys.executable, str(ROOT / "run.py"), "--config", "configs/test.py", f"--workdir={trained}",
+            f"--audio={audio_paths[0]}", "--mode=predict"]
+    done = subprocess.run(args + ["--folds=x"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("error: --folds=x")
+    done = subprocess.run(args + [f"--output={tmp_path / 'nowhere' / 'p.json'}"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2 and "its folder does not exist" in done.stderr and "fold model" not in done.stdout
+
+
+def test_a_workdir_that_is_a_file_is_refused(emodb_root, cache_dir, tmp_path):
+    config = test_config.get_config()
+    config.data.root, config.cache_dir = str(emodb_root), str(cache_dir)
+    (tmp_path / "afile").write_text("x")
+    for workdir in (tmp_path / "afile", tmp_path / "afile" / "below"):
+        with pytest.raises(SerJaxError, match="a file is in the way"):
+            train.train_and_evaluate(config, workdir, out=lambda _: None)

@@ -43,8 +43,9 @@ def describe(config, *, workdir=None, out=print) -> dict:
                         "parameters": chosen.count_params(len(corpus.classes), frames, store.num_bins)}
     model_line = (f"method {summary['model']['method']}: {summary['model']['parameters']:,} parameters "
                   f"for {frames} × {store.num_bins} inputs and {len(corpus.classes)} classes")
-    for line in (_corpus_lines(corpus) + skip_lines(corpus) + _fold_lines(folds) + _feature_lines(store)
-                 + ["", model_line]):
+    summary["warnings"] = protocols.warnings(corpus, folds)
+    for line in (_corpus_lines(corpus) + skip_lines(corpus) + _fold_lines(folds)
+                 + [f"warning: {w}" for w in summary["warnings"]] + _feature_lines(store) + ["", model_line]):
         out(line)
     if config.get("eval", {}).get("corpora", ()):
         out("")

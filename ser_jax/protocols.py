@@ -183,6 +183,26 @@ def official_folds(corpus, *, val_speakers: int = 1, seed: int = 0) -> list[Fold
     return folds
 
 
+# Below these, a figure is mostly noise: said in describe, in train's output and in results.md.
+MIN_CLASS_UTTERANCES = 10
+MIN_TEST_UTTERANCES = 10
+
+
+def warnings(corpus, folds) -> list[str]:
+    """What makes this corpus's figures fragile, one line each: rare classes, tiny test parts."""
+    lines = []
+    counts = np.bincount(corpus.labels, minlength=len(corpus.classes))
+    for name, n in zip(corpus.classes, counts):
+        if n < MIN_CLASS_UTTERANCES:
+            lines.append(f"class {name!r} has {n} utterance(s) (< {MIN_CLASS_UTTERANCES}): its recall is noise and "
+                         "weighs 1/C in UA; leave it out with --config.data.classes or add data")
+    for fold in folds:
+        if fold.test.size < MIN_TEST_UTTERANCES:
+            lines.append(f"fold {fold.name} tests {fold.test.size} utterance(s) (< {MIN_TEST_UTTERANCES}), yet counts as "
+                         "much as any fold in mean ± std (the pooled figures weigh folds by size)")
+    return lines
+
+
 def make_folds(protocol, corpus) -> list[Fold]:
     """The folds `config.protocol` asks for, over `corpus`.
 
@@ -192,6 +212,10 @@ def make_folds(protocol, corpus) -> list[Fold]:
       corpus: a `ser_jax.corpora.Corpus`.
     """
     name = protocol.name
+    present = np.unique(corpus.labels).size
+    if present < 2:
+        raise ProtocolError(f"{corpus.name} has {present} class(es) with utterances: classification needs at least 2 "
+                            "(check the labels, or --config.data.classes)")
     if name == "loso":
         return leave_one_speaker_out(corpus.speakers, val_speakers=protocol.val_speakers)
     if name == "loso_session":

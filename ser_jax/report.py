@@ -43,6 +43,7 @@ def markdown(summary: dict, title: str, figures: dict | None = None) -> str:
              f"{pct(m['ua'])} ± {pct(s['ua'])} | {pct(m['macro_f1'])} ± {pct(s['macro_f1'])} |",
              f"| pooled over folds ({p['n']} test utterances) | {pct(p['wa'])} | {pct(p['ua'])} | "
              f"{pct(p['macro_f1'])} |", ""]
+    lines += [f"**Warning:** {w}." for w in summary.get("warnings", [])] + ([""] if summary.get("warnings") else [])
     if "recon_mse" in m:
         lines += [f"Test reconstruction MSE (inputs scaled to [0, 1]): {m['recon_mse']:.5f} ± "
                   f"{s['recon_mse']:.5f}", ""]

@@ -99,6 +99,9 @@ def _train_and_evaluate(config, workdir: Path, out) -> dict:
     folds = protocols.make_folds(config.protocol, corpus)
     if config.train.max_folds:
         folds = folds[:config.train.max_folds]
+    fragile = protocols.warnings(corpus, folds)
+    for line in fragile:
+        out(f"warning: {line}")
     targets = cross_corpus.load_targets(config, corpus.classes, out=out)
     results, speaker_stats = [], None
     for k, fold in enumerate(folds):
@@ -121,6 +124,8 @@ def _train_and_evaluate(config, workdir: Path, out) -> dict:
             f"UA {result['test']['ua']:.3f} (best val UA {result['val']['ua']:.3f} at epoch {result['best_epoch']}; "
             f"{result['seconds']:.1f} s)")
     summary = report.aggregate(results, corpus.classes)
+    if fragile:
+        summary["warnings"] = fragile
     if targets:
         summary["cross_corpus"] = {t.name: {**cross_corpus.describe(t), **report.over_folds(
             [{"test": r["cross_corpus"][t.name]} for r in results], corpus.classes),

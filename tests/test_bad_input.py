@@ -90,7 +90,7 @@ def test_manifest_corpus_keeps_good_files_and_lists_every_bad_one(tmp_path):
 
 
 def test_manifest_label_outside_chosen_classes_is_listed(tmp_path):
-    wavs = [write_wav(tmp_path / f"{i}.wav", tone(0.5, 16000)) for i in range(3)]
+    wavs = [write_wav(tmp_path / f"{i}.wav", tone(0.5, 16000, freq=300.0 + 100 * i)) for i in range(3)]  # 3 recordings
     csv_path = tmp_path / "m.csv"
     csv_path.write_text("path,label,speaker\n" + "".join(
         f"{w.name},{lab},a\n" for w, lab in zip(wavs, ["x", "y", "z"])))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import fcntl
+import hashlib
 import os
 from pathlib import Path
 from typing import Iterator, Union
@@ -84,8 +85,9 @@ class SpeechCorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
       **kwargs: passed to `tfds.core.GeneratorBasedBuilder` (data_dir, config ...).
     """
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release: 16 kHz int16 mono audio, one record per utterance."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "First release: 16 kHz int16 mono audio, one record per utterance.",
+                     "1.1.0": "Identical audio listed twice is kept once (the other skipped as duplicate_audio)."}
     DESCRIPTION = ""
     HOMEPAGE = ""
     CITATION = ""
@@ -136,7 +138,7 @@ class SpeechCorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
         return {SPLIT: self._generate_examples(self.list_utterances(dl_manager))}
 
     def _generate_examples(self, listing: Listing):
-        skipped, adjusted = [], collections.Counter()
+        skipped, adjusted, contents = [], collections.Counter(), {}
         class_index = {name: i for i, name in enumerate(self.classes)}
         for item in listing:
             if isinstance(item, Skip):
@@ -148,9 +150,20 @@ class SpeechCorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
                 skipped.append({"path": item.path, "reason": err.reason,
                                 "detail": f"{err.detail}. Fix: {err.fix}"})
                 continue
+            samples = audio.to_int16(wav)
+            digest = hashlib.blake2b(samples.tobytes(), digest_size=16).hexdigest()
+            if digest in contents:  # the same recording twice: in train and test, or under two labels
+                first = contents[digest]
+                differs = [f"{k} {getattr(first, k)!r} there, {getattr(item, k)!r} here" for k in ("speaker", "label")
+                           if getattr(first, k) != getattr(item, k)]
+                skipped.append({"path": item.path, "reason": "duplicate_audio",
+                                "detail": f"the same audio as {first.path}" + (f" ({'; '.join(differs)})" if differs else "")
+                                + ": list each recording once"})
+                continue
+            contents[digest] = item
             adjusted.update(_adjustments(info))
             yield item.utt_id, {
-                "audio": audio.to_int16(wav),
+                "audio": samples,
                 "label": class_index[item.label],
                 "raw_label": item.raw_label,
                 "speaker": item.speaker,

@@ -3,12 +3,18 @@
 Lets a user bring RAVDESS, CREMA-D or their own recordings without writing a builder.
 Relative paths are resolved against the CSV's folder; the classes are the sorted labels
 found in the manifest unless a list is given.
+
+Values are normalised so that spellings of one thing are one thing: labels are trimmed,
+inner whitespace collapsed and lower-cased (`Neutral`, ` neutral ` → `neutral`); speaker and
+session ids are trimmed, and an all-digit id is read as a number (`03` and `3` → `3`). The file
+must be UTF-8.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 from pathlib import Path
 
 from ser_jax.corpora import base
@@ -31,19 +37,35 @@ def read_manifest(csv_path) -> list[dict]:
     if not csv_path.is_file():
         raise ManifestError(f"manifest {csv_path} does not exist: pass "
                             "--config.data.manifest=FILE.csv with columns path,label,speaker[,session]")
-    with csv_path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
-            raise ManifestError(f"manifest {csv_path} lacks column(s) {', '.join(missing)}: its first "
-                                "line must name the columns path,label,speaker[,session]")
-        reader.fieldnames = header
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            rows.append({k: (row.get(k) or "").strip() for k in (*REQUIRED_COLUMNS, "session")}
-                        | {"line": line})
+    try:
+        text = csv_path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ManifestError(f"manifest {csv_path} is not UTF-8 (byte {err.object[err.start]:#x} at offset {err.start}): "
+                            "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 in.csv > out.csv)") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise ManifestError(f"manifest {csv_path} lacks column(s) {', '.join(missing)}: its first "
+                            "line must name the columns path,label,speaker[,session]")
+    reader.fieldnames = header
+    rows = []
+    for line, row in enumerate(reader, start=2):
+        row = {k: (row.get(k) or "").strip() for k in (*REQUIRED_COLUMNS, "session")}
+        rows.append(row | {"label": normalize_label(row["label"]), "speaker": normalize_id(row["speaker"]),
+                           "session": normalize_id(row["session"]), "line": line})
     return rows
+
+
+def normalize_label(label: str) -> str:
+    """` Neutral ` → `neutral`: trimmed, inner whitespace collapsed, lower-cased."""
+    return " ".join(str(label).split()).casefold()
+
+
+def normalize_id(value: str) -> str:
+    """A speaker or session id: trimmed; all digits → the number (`03` → `3`)."""
+    value = str(value).strip()
+    return str(int(value)) if value.isdigit() else value
 
 
 def manifest_classes(rows) -> tuple[str, ...]:
@@ -66,7 +88,7 @@ class Manifest(base.SpeechCorpusBuilder, skip_registration=True):
     def __init__(self, *, manifest, classes=(), **kwargs):
         self.manifest_path = Path(manifest).expanduser().resolve()
         self.rows = read_manifest(self.manifest_path)
-        self._classes = tuple(classes) or manifest_classes(self.rows)
+        self._classes = tuple(normalize_label(c) for c in classes) or manifest_classes(self.rows)
         if not self._classes:
             raise ManifestError(f"manifest {self.manifest_path} has no labelled row")
         super().__init__(**kwargs)

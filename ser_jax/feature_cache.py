@@ -7,7 +7,13 @@ feature parameters, librosa version, and opensmile version for eGeMAPS) and stor
 - fixed length: `features.npy` float32 [num_records, frames, bins];
 - variable length: `frames.npy` float32 [total_frames, bins] and `offsets.npy`
   int64 [num_records + 1];
-- always `lengths.npy` int64 [num_records] and `meta.json` (written last).
+- always `lengths.npy` int64 [num_records], `checksums.npy` uint32 [num_records] (CRC-32 of
+  each record's bytes) and `meta.json` (written last).
+
+An entry is verified whenever it is opened: every file present and whole, every record's
+bytes matching its checksum (2–3 GB/s: benchmarks/cache_verify.py). A damaged entry (bytes
+overwritten in place, a NaN written into it, a truncated, empty or missing file) is deleted
+and rebuilt, and the rebuild is said, never used. Features must be finite when computed.
 
 Extraction runs in worker processes (spawned, so no JAX state is forked) with a
 progress bar. Results go to a temporary folder renamed into place only when complete,
@@ -26,7 +32,9 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import uuid
+import zlib
 from pathlib import Path
 
 import librosa
@@ -35,8 +43,9 @@ import threadpoolctl
 from tqdm.auto import tqdm
 
 from ser_jax import audio, features
+from ser_jax.errors import SerJaxError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-record checksums
 PARALLEL_MIN_RECORDS = 2000  # EmoDB (535): 6 s serial vs 7.4 s with 2 spawned workers
 _CHUNK = 16  # utterances per worker task: amortises inter-process transfer
 
@@ -91,7 +100,7 @@ def entry_dir(cache_dir, corpus, params: features.FeatureParams) -> Path:
 
 
 def load_or_compute(corpus, params: features.FeatureParams, cache_dir, *,
-                    workers: int = 0, progress: bool = True) -> FeatureStore:
+                    workers: int = 0, progress: bool = True, out=None) -> FeatureStore:
     """Returns the cached features of `corpus`, computing them first if needed.
 
     Args:
@@ -102,24 +111,64 @@ def load_or_compute(corpus, params: features.FeatureParams, cache_dir, *,
         below `PARALLEL_MIN_RECORDS` records (spawning workers costs seconds), else one
         per CPU core.
       progress: show a progress bar.
+      out: where the line saying a damaged entry was rebuilt goes (default: stderr).
     """
     final = entry_dir(cache_dir, corpus, params)
-    if not (final / "meta.json").is_file():
-        if not workers:
-            workers = 1 if corpus.num_records < PARALLEL_MIN_RECORDS else os.cpu_count() or 1
-        _compute(corpus, params, final, workers, progress)
-        return _open(final, params, computed=True)
-    return _open(final, params, computed=False)
+    _remove_abandoned(final.parent)
+    if (final / "meta.json").is_file():
+        try:
+            return _open(final, params, computed=False, expected=corpus.num_records)
+        except DamagedEntry as err:
+            (out or (lambda line: print(line, file=sys.stderr)))(
+                f"feature cache entry {final} is damaged ({err}): deleted, computing it again")
+            shutil.rmtree(final, ignore_errors=True)
+    if not workers:
+        workers = 1 if corpus.num_records < PARALLEL_MIN_RECORDS else os.cpu_count() or 1
+    _compute(corpus, params, final, workers, progress)
+    return _open(final, params, computed=True, expected=corpus.num_records)
 
 
-def _open(path: Path, params, computed: bool) -> FeatureStore:
-    lengths = np.load(path / "lengths.npy")
-    if params.fixed_length:
-        data, offsets = np.load(path / "features.npy", mmap_mode="r"), None
-    else:
-        data, offsets = np.load(path / "frames.npy", mmap_mode="r"), np.load(path / "offsets.npy")
-    return FeatureStore(path=path, params=params, lengths=lengths, data=data, offsets=offsets,
-                        computed=computed)
+class DamagedEntry(Exception):
+    """A cache entry whose files are missing, cut short or hold other bytes than were written."""
+
+
+def _open(path: Path, params, computed: bool, expected: int) -> FeatureStore:
+    try:
+        lengths = np.load(path / "lengths.npy")
+        checksums = np.load(path / "checksums.npy")
+        if params.fixed_length:
+            data, offsets = np.load(path / "features.npy", mmap_mode="r"), None
+        else:
+            data, offsets = np.load(path / "frames.npy", mmap_mode="r"), np.load(path / "offsets.npy")
+    except (OSError, ValueError, EOFError) as err:  # missing, empty or truncated .npy
+        raise DamagedEntry(f"{type(err).__name__}: {err}") from None
+    store = FeatureStore(path=path, params=params, lengths=lengths, data=data, offsets=offsets, computed=computed)
+    if len(lengths) != expected or checksums.shape != (expected,):
+        raise DamagedEntry(f"{len(lengths)} records and {checksums.size} checksums, the corpus has {expected}")
+    if offsets is not None and (offsets.shape != (expected + 1,) or offsets[-1] != data.shape[0]):
+        raise DamagedEntry("offsets.npy does not match frames.npy")
+    for r in range(expected):
+        if zlib.crc32(np.ascontiguousarray(store.get(r))) != checksums[r]:
+            raise DamagedEntry(f"record {r} differs from its checksum")
+    return store
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Deletes `.tmp-*` folders of feature builds whose process is gone (killed mid-build)."""
+    for tmp in folder.glob(".tmp-*"):
+        pid = tmp.name.rsplit("-", 2)[-2] if tmp.name.count("-") >= 3 else ""
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _compute(corpus, params, final: Path, workers: int, progress: bool) -> None:
@@ -128,7 +177,8 @@ def _compute(corpus, params, final: Path, workers: int, progress: bool) -> None:
     lengths = np.asarray([features.num_frames(s, params) for s in corpus.record_num_samples], np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+    tmp = final.parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    checksums = np.zeros(n, np.uint32)
     tmp.mkdir()
     try:
         if params.fixed_length:
@@ -145,6 +195,12 @@ def _compute(corpus, params, final: Path, workers: int, progress: bool) -> None:
                 r = start + j
                 if f.shape[0] != lengths[r]:
                     raise RuntimeError(f"record {r}: {f.shape[0]} frames, expected {lengths[r]}")
+                f = np.ascontiguousarray(f, np.float32)
+                if not np.isfinite(f).all():
+                    path = records[r]["path"]
+                    raise SerJaxError(f"features of {path.decode() if isinstance(path, bytes) else path} "
+                                      "hold non-finite values: remove the file from the corpus")
+                checksums[r] = zlib.crc32(f)
                 if params.fixed_length:
                     out[r] = f
                 else:
@@ -154,6 +210,7 @@ def _compute(corpus, params, final: Path, workers: int, progress: bool) -> None:
         out.flush()
         del out
         np.save(tmp / "lengths.npy", lengths)
+        np.save(tmp / "checksums.npy", checksums)
         meta = {"corpus": corpus.name, "corpus_fingerprint": corpus.fingerprint,
                 "params": dataclasses.asdict(params), "num_records": n,
                 "librosa": librosa.__version__, "format": FORMAT_VERSION}

@@ -1,8 +1,12 @@
 """The feature cache: extract once, reuse, recompute on any parameter change."""
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import numpy as np
+import pytest
 
 from ser_jax import feature_cache, features
 
@@ -60,3 +64,53 @@ def test_failed_extraction_leaves_no_entry(emodb, tmp_path, monkeypatch):
     assert list((tmp_path / "features").iterdir()) == []
     monkeypatch.setattr(features, "extract", real)
     assert feature_cache.load_or_compute(emodb, SMALL, tmp_path, workers=1, progress=False).computed
+
+
+def _entry(emodb, tmp_path, params=SMALL):
+    store = feature_cache.load_or_compute(emodb, params, tmp_path, workers=1, progress=False)
+    return store.path, np.asarray(store.data).copy()
+
+
+def _reopen(emodb, tmp_path, params=SMALL):
+    said = []
+    store = feature_cache.load_or_compute(emodb, params, tmp_path, workers=1, progress=False, out=said.append)
+    return store, said
+
+
+@pytest.mark.parametrize("damage", ["overwrite", "nan", "truncate", "empty", "missing"])
+def test_a_damaged_entry_is_found_said_and_rebuilt(emodb, tmp_path, damage):
+    path, clean = _entry(emodb, tmp_path)
+    target = path / "features.npy"
+    if damage in ("overwrite", "nan"):
+        data = np.load(target, mmap_mode="r+")  # in place, as a stray writer would
+        data[100:110] = np.nan if damage == "nan" else data[200:210]
+        data.flush()
+        del data
+    elif damage == "truncate":
+        target.write_bytes(target.read_bytes()[:-1000])
+    elif damage == "empty":
+        (path / "lengths.npy").write_bytes(b"")
+    else:
+        (path / "checksums.npy").unlink()
+    store, said = _reopen(emodb, tmp_path)
+    assert store.computed and len(said) == 1 and "is damaged" in said[0] and str(path) in said[0]
+    np.testing.assert_array_equal(np.asarray(store.data), clean)
+
+
+def test_an_intact_entry_is_opened_silently(emodb, tmp_path):
+    _entry(emodb, tmp_path, features.PRESETS["dai_mel"])  # variable length: frames.npy and offsets
+    store, said = _reopen(emodb, tmp_path, features.PRESETS["dai_mel"])
+    assert not store.computed and said == []
+
+
+def test_a_build_folder_left_by_a_killed_process_is_removed(emodb, tmp_path):
+    folder = tmp_path / "features"
+    folder.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    abandoned = folder / f".tmp-emodb-abc-{dead.pid}-0123abcd"
+    abandoned.mkdir()
+    running = folder / f".tmp-emodb-abc-{os.getpid()}-4567abcd"  # a build in progress: kept
+    running.mkdir()
+    feature_cache.load_or_compute(emodb, SMALL, tmp_path, workers=1, progress=False)
+    assert not abandoned.exists() and running.exists()

@@ -151,5 +151,20 @@ def _infer(mode: str) -> int:
     return len(errors)
 
 
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with a bad --config override (a misspelt key, a value of the wrong
+    type) as one line naming it instead of a traceback through ml_collections."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as err:
+        print(f"error: {err}\nPass --helpfull to see the flags.", file=sys.stderr)
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
+        detail = " ".join(str(err).replace("\\n", " ").replace("\\", "").replace("'", "").split())
+        overrides = [a.split("=")[0] for a in argv[1:] if a.startswith("--config.")]
+        print(f"error: a --config override cannot be applied ({detail}); overrides given: {', '.join(overrides)}. "
+              "Every key is listed, with a comment, in configs/base.py", file=sys.stderr)
+    sys.exit(2)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)

@@ -30,6 +30,9 @@ def get_config() -> ml_collections.ConfigDict:
     # "sadness") for IEMOCAP-style EmoDB); () keeps all of the corpus's classes.
     config.data.classes = ()
     config.data.min_duration_s = 0.1  # shorter clips are skipped (and listed)
+    # longer files are skipped (and listed) from their header, before decoding: a small
+    # compressed file can hold hours of samples; 0: no limit
+    config.data.max_duration_s = 600.0
     config.data.download_url = "http://emodb.bilderbar.info/download/download.zip"  # EmoDB only
     config.data.download_sha256 = ""  # if set, the downloaded EmoDB archive must match it
 

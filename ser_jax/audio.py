@@ -60,28 +60,45 @@ class AudioInfo:
     peak_rescaled: bool
 
 
-def load_audio(path, *, sample_rate: int = SAMPLE_RATE,
-               min_duration_s: float = MIN_DURATION_S) -> tuple[np.ndarray, AudioInfo]:
+MAX_DURATION_S = 600.0  # 10 minutes: far above any utterance of an emotion corpus
+
+
+def load_audio(path, *, sample_rate: int = SAMPLE_RATE, min_duration_s: float = MIN_DURATION_S,
+               max_duration_s: float = MAX_DURATION_S) -> tuple[np.ndarray, AudioInfo]:
     """Reads any soundfile-readable file (WAV of any bit depth, FLAC, OGG, ...).
 
     Args:
       path: audio file.
       sample_rate: rate to resample to (soxr, high quality).
       min_duration_s: clips shorter than this (after resampling) are refused.
+      max_duration_s: files longer than this are refused from their header, before any
+        decoding (a small compressed file can hold hours of samples); 0: no limit.
 
     Returns:
       (waveform, info): waveform float32 [num_samples] in [-1, 1], mono.
 
     Raises:
-      AudioError: unreadable/non-audio, empty, silent, too short or NaN/inf samples.
+      AudioError: missing, unreadable/non-audio, too long, empty, silent, too short or NaN/inf samples.
     """
     path = Path(path)
+    fix = "replace it with a valid WAV/FLAC/OGG file or remove it from the corpus"
+    if not path.is_file():
+        raise AudioError(path, "missing", "the file does not exist (or is not a regular file)",
+                         "restore it, or remove it from the corpus")
+    try:
+        header = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        raise AudioError(path, "unreadable", f"not in an audio format libsndfile reads "
+                         f"({path.suffix or 'no extension'}; WAV, FLAC, OGG/Vorbis, AIFF ... are read)", fix) from None
+    seconds = header.frames / header.samplerate if header.samplerate else 0.0
+    if max_duration_s and seconds > max_duration_s:
+        raise AudioError(path, "too_long", f"{seconds:.0f} s is over the {max_duration_s:g} s maximum "
+                         "(refused before decoding)", "cut it into utterances, or raise --config.data.max_duration_s")
     try:
         data, source_rate = sf.read(str(path), dtype="float32", always_2d=True)
-        subtype = sf.info(str(path)).subtype
+        subtype = header.subtype
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-        raise AudioError(path, "unreadable", f"not a readable audio file ({err})",
-                         "replace it with a valid WAV/FLAC/OGG file or remove it from the corpus") from None
+        raise AudioError(path, "unreadable", f"not a readable audio file ({err})", fix) from None
     if data.shape[0] == 0:
         raise AudioError(path, "empty", "the file holds no samples",
                          "re-export the recording or remove the file")

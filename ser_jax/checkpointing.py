@@ -29,30 +29,52 @@ def state_arrays(state: steps.TrainState) -> dict:
     return arrays
 
 
+_DIGEST = "sha256"
+
+
+def _digest_array(tree) -> np.ndarray:
+    return np.frombuffer(digest(tree).encode(), np.uint8).copy()
+
+
 class FoldCheckpoints:
     """One Orbax manager per fold folder, keeping the latest epoch only."""
 
     def __init__(self, directory):
+        self._directory = Path(directory).absolute()
         self._manager = ocp.CheckpointManager(
             Path(directory).absolute(),
             options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
 
     def save(self, epoch: int, tree: dict) -> None:
-        """Saves `tree` (arrays and numpy scalars only) as epoch `epoch`."""
+        """Saves `tree` (arrays and numpy scalars only) as epoch `epoch`, with its `digest`."""
         tree = jax.tree_util.tree_map(lambda x: np.asarray(x) if np.isscalar(x) else x, tree)
-        self._manager.save(epoch, args=ocp.args.StandardSave(tree))
+        self._manager.save(epoch, args=ocp.args.StandardSave({"tree": tree, _DIGEST: _digest_array(tree)}))
 
     def restore(self, template: dict) -> dict | None:
-        """The latest checkpoint in `template`'s structure, or None if there is none."""
+        """The latest checkpoint in `template`'s structure, or None if there is none.
+
+        Raises:
+          SerJaxError: the checkpoint cannot be read or holds other bytes than were saved.
+        """
         step = self._manager.latest_step()
         if step is None:
             return None
         template = jax.tree_util.tree_map(lambda x: np.asarray(x) if np.isscalar(x) else x, template)
-        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
-        restored = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct,
+                                          {"tree": template, _DIGEST: _digest_array(template)})
+        fix = f"delete {self._directory} to restart this fold from its first epoch"
+        try:
+            restored = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        except Exception as err:  # noqa: BLE001 (Orbax/TensorStore errors of damaged or foreign files vary)
+            raise SerJaxError(f"checkpoint {self._directory}/{step} cannot be restored ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0][:200] if str(err) else ''}): {fix}") from None
         # Orbax returns optax's named tuples as plain tuples: rebuild the template's structure.
-        return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template),
-                                            jax.tree_util.tree_leaves(restored))
+        tree = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template),
+                                            jax.tree_util.tree_leaves(restored["tree"]))
+        if not np.array_equal(np.asarray(restored[_DIGEST]), _digest_array(tree)):
+            raise SerJaxError(f"checkpoint {self._directory}/{step} is damaged (its arrays differ from the checksum "
+                              f"saved with them): {fix}")
+        return tree
 
     def close(self) -> None:
         self._manager.wait_until_finished()
@@ -71,6 +93,8 @@ def digest(variables: dict) -> str:
     model (model.json) and compared when it is read back, so damaged bytes are found, not used."""
     h = hashlib.sha256()
     for path, leaf in sorted(jax.tree_util.tree_leaves_with_path(variables), key=lambda kv: jax.tree_util.keystr(kv[0])):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:  # replicated over hosts: any copy
+            leaf = leaf.addressable_data(0)
         array = np.ascontiguousarray(np.asarray(leaf))
         h.update(f"{jax.tree_util.keystr(path)}:{array.dtype.str}:{array.shape}".encode())
         h.update(array.tobytes())

@@ -146,7 +146,8 @@ def _per_fold_outputs(run: TrainedRun, paths):
     for path in paths:
         try:
             wav, _ = audio.load_audio(path, sample_rate=run.params.sample_rate,
-                                      min_duration_s=run.config.data.min_duration_s)
+                                      min_duration_s=run.config.data.min_duration_s,
+                                      max_duration_s=run.config.data.get("max_duration_s", audio.MAX_DURATION_S))
         except audio.AudioError as err:
             yield f"{err.reason}: {err.detail}. Fix: {err.fix}"
             continue

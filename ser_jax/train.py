@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import functools
 import json
 import time
@@ -24,7 +23,7 @@ from tensorboardX import SummaryWriter
 from tqdm.auto import tqdm
 
 from ser_jax import (checkpointing, cross_corpus, describe, evaluation, feature_cache, features, input_pipeline,
-                     method, parallel, plots, protocols, report, rundir, steps)
+                     locking, method, parallel, plots, protocols, report, rundir, steps)
 from ser_jax.corpora import load_corpus
 from ser_jax.errors import SerJaxError
 
@@ -77,12 +76,11 @@ def _exclusive(workdir: Path):
     """Holds WORKDIR/.lock for the run: a second process on the same folder stops at once
     instead of interleaving logs and checkpoints. The OS drops the lock when the process
     dies, so a killed run resumes without clean-up."""
-    with (workdir / ".lock").open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SerJaxError(f"another process is already training in {workdir}") from None
-        yield
+    try:
+        with locking.exclusive(workdir / ".lock", wait=False):
+            yield
+    except locking.Busy:
+        raise SerJaxError(f"another process is already training in {workdir}") from None
 
 
 def _train_and_evaluate(config, workdir: Path, out) -> dict:

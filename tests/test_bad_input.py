@@ -114,3 +114,45 @@ def test_soundfile_can_read_what_the_tests_write(tmp_path):
     # Guards the fixtures themselves: the "good" files must really be valid audio.
     path = write_wav(tmp_path / "x.wav", tone(0.3, 16000), subtype="PCM_24")
     assert sf.info(str(path)).subtype == "PCM_24"
+
+
+def test_an_mp3_that_is_no_audio_is_called_unreadable_not_missing(tmp_path):
+    fake = tmp_path / "fake.mp3"
+    fake.write_bytes(b"ID3\x03\x00\x00\x00garbage")
+    with pytest.raises(audio.AudioError) as err:
+        audio.load_audio(fake)
+    assert err.value.reason == "unreadable" and "does not exist" not in err.value.detail and ".mp3" in err.value.detail
+    with pytest.raises(audio.AudioError) as err:
+        audio.load_audio(tmp_path / "gone.wav")
+    assert err.value.reason == "missing"
+
+
+def test_hours_of_audio_in_a_small_file_are_refused_before_decoding(tmp_path):
+    # 11 minutes of DC at 8 kHz, FLAC: a few KB on disk, 21 MB once decoded (an hour: 470 MB)
+    path = tmp_path / "dc.flac"
+    with sf.SoundFile(str(path), "w", samplerate=8000, channels=1, format="FLAC", subtype="PCM_16") as f:
+        block = np.full(8000 * 60, 0.25, np.float32)
+        for _ in range(11):
+            f.write(block)
+    assert path.stat().st_size < 200_000
+    with pytest.raises(audio.AudioError) as err:
+        audio.load_audio(path)
+    assert err.value.reason == "too_long" and "600 s maximum" in err.value.detail
+    wav, _ = audio.load_audio(path, max_duration_s=0)  # no limit: read
+    assert wav.shape[0] == 16000 * 660
+
+
+def test_lock_files_are_never_followed(tmp_path):
+    from ser_jax import locking
+    from ser_jax.errors import SerJaxError
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    (tmp_path / ".lock").symlink_to(victim)
+    with pytest.raises(SerJaxError, match="is a symbolic link"):
+        with locking.exclusive(tmp_path / ".lock", wait=False):
+            pass
+    assert victim.read_text() == "keep me"
+    with locking.exclusive(tmp_path / "real.lock", wait=False):
+        with pytest.raises(locking.Busy):
+            with locking.exclusive(tmp_path / "real.lock", wait=False):
+                pass

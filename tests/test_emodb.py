@@ -64,6 +64,24 @@ def test_offline_without_folder_is_one_clear_error(tmp_path, emodb_config):
     config = emodb_config.copy_and_resolve_references()
     config.data.root = ""
     config.data.download_url = "http://127.0.0.1:9/download.zip"  # nothing listens: refused at once
-    with pytest.raises(emodb.EmodbError, match=r"downloading http://127.0.0.1:9/download.zip failed.*"
-                                                r"--config\.data\.root.*SER_JAX_DATA"):
+    # https is tried first, then the address as given; both failures are named
+    with pytest.raises(emodb.EmodbError, match=r"downloading failed \(https://127.0.0.1:9/download.zip: .*"
+                                                r"http://127.0.0.1:9/download.zip: .*--config\.data\.root.*SER_JAX_DATA"):
         load_corpus(config.data, str(tmp_path))
+
+
+def test_an_archive_that_would_expand_beyond_emodb_is_not_extracted(tmp_path, monkeypatch):
+    import zipfile
+    bomb = tmp_path / "download.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("wav/big.wav", b"\0" * (8 * 1024 ** 2))  # 8 MB of zeros: a few KB packed
+    monkeypatch.setattr(emodb, "MAX_ARCHIVE_BYTES", 4 * 1024 ** 2)
+    with pytest.raises(emodb.EmodbError, match="would expand to 1 files .*not extracted"):
+        emodb.check_archive(bomb)
+    monkeypatch.setattr(emodb, "MAX_ARCHIVE_BYTES", 16 * 1024 ** 2)
+    emodb.check_archive(bomb)  # within the limits
+    (tmp_path / "not.zip").write_bytes(b"<html>not found</html>")
+    with pytest.raises(emodb.EmodbError, match="is not a zip archive"):
+        emodb.check_archive(tmp_path / "not.zip")
+    assert emodb.candidate_urls("http://host/a.zip") == ["https://host/a.zip", "http://host/a.zip"]
+    assert emodb.candidate_urls("https://host/a.zip") == ["https://host/a.zip"]

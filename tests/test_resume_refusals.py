@@ -94,3 +94,22 @@ def test_a_figure_that_fails_is_named_and_the_results_are_written(emodb_root, ca
 def test_impossible_training_numbers_are_refused_before_any_work(emodb_root, cache_dir, tmp_path, key, value):
     with pytest.raises(SerJaxError, match=rf"--config.train.{key}={value}: must be a whole number >= 1"):
         train.train_and_evaluate(_config(emodb_root, cache_dir, **{key: value}), tmp_path, out=lambda _: None)
+
+
+@pytest.mark.parametrize("damage", ["flip", "empty"])
+def test_a_damaged_checkpoint_is_refused_naming_the_folder(emodb_root, cache_dir, tmp_path, damage):
+    config = _config(emodb_root, cache_dir, epochs=2, checkpoint_every_s=0.0)
+    train.train_and_evaluate(config, tmp_path, out=lambda _: None)
+    fold = rundir.fold_dir(tmp_path, 0)
+    (fold / rundir.RESULT).unlink()  # unfinished again: the next run restores the checkpoint
+    files = sorted((p for p in (fold / rundir.CHECKPOINTS).rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    data = bytearray(files[-1].read_bytes())
+    if damage == "flip":
+        for i in range(len(data) // 2, len(data) // 2 + 64):
+            data[i] ^= 0xFF
+        files[-1].write_bytes(bytes(data))
+    else:
+        for p in files:
+            p.write_bytes(b"")
+    with pytest.raises(SerJaxError, match=r"checkpoint .*checkpoints/2 (is damaged|cannot be restored).*delete"):
+        train.train_and_evaluate(config, tmp_path, out=lambda _: None)

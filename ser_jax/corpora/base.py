@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import fcntl
 import hashlib
 import os
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Iterator, Union
 import numpy as np
 import tensorflow_datasets as tfds
 
-from ser_jax import audio
+from ser_jax import audio, locking
 
 SPLIT = "train"
 
@@ -82,6 +81,7 @@ class SpeechCorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
 
     Args (keyword):
       min_duration_s: clips shorter than this are skipped as `too_short`.
+      max_duration_s: files longer than this are skipped as `too_long` before decoding; 0: no limit.
       **kwargs: passed to `tfds.core.GeneratorBasedBuilder` (data_dir, config ...).
     """
 
@@ -92,8 +92,10 @@ class SpeechCorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
     HOMEPAGE = ""
     CITATION = ""
 
-    def __init__(self, *, min_duration_s: float = audio.MIN_DURATION_S, **kwargs):
+    def __init__(self, *, min_duration_s: float = audio.MIN_DURATION_S,
+                 max_duration_s: float = audio.MAX_DURATION_S, **kwargs):
         self.min_duration_s = float(min_duration_s)
+        self.max_duration_s = float(max_duration_s)
         super().__init__(file_format="array_record", **kwargs)
 
     @property
@@ -113,8 +115,7 @@ class SpeechCorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
         """
         root = Path(self.data_dir_root)
         root.mkdir(parents=True, exist_ok=True)
-        with open(root / ".prepare.lock", "w") as lock:  # closing the file releases the lock
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with locking.exclusive(root / ".prepare.lock", wait=True):
             if not self.info.splits and Path(self.data_dir, "dataset_info.json").is_file():
                 self.info.read_from_directory(self.data_dir)  # built while this one waited
             self.download_and_prepare(download_config=self.download_config())
@@ -145,7 +146,8 @@ class SpeechCorpusBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=Tru
                 skipped.append(dataclasses.asdict(item))
                 continue
             try:
-                wav, info = audio.load_audio(item.path, min_duration_s=self.min_duration_s)
+                wav, info = audio.load_audio(item.path, min_duration_s=self.min_duration_s,
+                                             max_duration_s=self.max_duration_s)
             except audio.AudioError as err:
                 skipped.append({"path": item.path, "reason": err.reason,
                                 "detail": f"{err.detail}. Fix: {err.fix}"})

@@ -91,7 +91,7 @@ def open_builder(data, cache_dir) -> base.SpeechCorpusBuilder:
     if data.corpus not in CORPORA:
         raise SerJaxError(f"unknown corpus {data.corpus!r}: set --config.data.corpus to one of {tuple(CORPORA)}")
     cls, kwargs, source = CORPORA[data.corpus].source(data)
-    kwargs = {"min_duration_s": data.min_duration_s, **kwargs}
+    kwargs = {"min_duration_s": data.min_duration_s, "max_duration_s": data.get("max_duration_s", 600.0), **kwargs}
     options = {k: str(v) for k, v in kwargs.items() if k not in ("root", "manifest", "folder")}
     key = _hash({"source": source, "options": options, "builder": cls.__name__,
                  "version": str(cls.VERSION)})

@@ -11,6 +11,7 @@ import hashlib
 import re
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 from ser_jax.corpora import base, labels
@@ -87,18 +88,54 @@ class Emodb(base.SpeechCorpusBuilder, skip_registration=True):
                 gender="F" if speaker in labels.EMODB_FEMALE_SPEAKERS else "M")
 
     def _download(self, dl_manager) -> Path:
-        try:
-            _probe(self.download_url)
-            archive = Path(dl_manager.download(self.download_url))
-        except Exception as err:  # TFDS wraps network failures in many types
-            raise EmodbError(f"EmoDB: no local folder was given and downloading {self.download_url} "
-                             f"failed ({type(err).__name__}: {err}); {_LOCAL_FIX}") from None
+        failures = []
+        for url in candidate_urls(self.download_url):
+            try:
+                _probe(url)
+                archive = Path(dl_manager.download(url))
+                break
+            except Exception as err:  # TFDS wraps network failures in many types
+                failures.append(f"{url}: {type(err).__name__}: {err}")
+        else:
+            raise EmodbError(f"EmoDB: no local folder was given and downloading failed ({'; '.join(failures)}); "
+                             f"{_LOCAL_FIX}")
+        self.info.metadata["download_url"] = url
+        check_archive(archive)
         digest = hashlib.sha256(archive.read_bytes()).hexdigest()
         if self.download_sha256 and digest != self.download_sha256:
             raise EmodbError(f"EmoDB archive {archive} has SHA-256 {digest}, expected "
                              f"{self.download_sha256}: delete it and retry, or {_LOCAL_FIX}")
         self.info.metadata["download_sha256"] = digest
         return Path(dl_manager.extract(archive))
+
+
+# What the EmoDB archive can expand to (it holds ~1,100 files, ~60 MB): anything far larger is
+# not EmoDB, and is refused before extraction.
+MAX_ARCHIVE_MEMBERS = 5000
+MAX_ARCHIVE_BYTES = 2 * 1024 ** 3
+
+
+def candidate_urls(url: str) -> list[str]:
+    """The https form of an http address first (used where the host serves it), then the address."""
+    return [f"https://{url[len('http://'):]}", url] if url.startswith("http://") else [url]
+
+
+def check_archive(path) -> None:
+    """Refuses an archive that is not a zip or would expand beyond `MAX_ARCHIVE_*` (a zip bomb).
+
+    Raises:
+      EmodbError: naming the file and the limit.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except zipfile.BadZipFile:
+        raise EmodbError(f"{path} is not a zip archive: delete it and retry, or {_LOCAL_FIX}") from None
+    size = sum(m.file_size for m in members)
+    if len(members) > MAX_ARCHIVE_MEMBERS or size > MAX_ARCHIVE_BYTES:
+        raise EmodbError(f"{path} would expand to {len(members)} files and {size / 1e9:.1f} GB (EmoDB: ~1,100 files, "
+                         f"~60 MB; limits {MAX_ARCHIVE_MEMBERS} and {MAX_ARCHIVE_BYTES / 1e9:.1f} GB): not extracted; "
+                         f"{_LOCAL_FIX}")
 
 
 def _probe(url: str) -> None:

@@ -40,6 +40,7 @@ def make_tree(root: Path, extra_lines: dict | None = None) -> Path:
       extra_lines: dialog → raw lines appended to its EmoEvaluation file (bad lines).
     """
     release = root / "IEMOCAP_full_release"
+    n = 0  # every utterance its own tone: identical audio would be kept once (duplicate_audio)
     for session, dialogs in DIALOGS.items():
         for dialog in dialogs:
             lines = [HEADER]
@@ -48,7 +49,8 @@ def make_tree(root: Path, extra_lines: dict | None = None) -> Path:
                 lines.append(f"[{start:.4f} - {start + 0.6:.4f}]\t{utt}\t{label}\t[2.5000, 3.0000, 3.5000]\n")
                 lines.append(f"C-E1:\tNeutral;\t()\nC-E2:\tAnger;\t()\nA-F1:\tval 3; act 2; dom  2;\t()\n\n")
                 write_wav(release / session / "sentences" / "wav" / dialog / f"{utt}.wav",
-                          tone(0.6, 16000, freq=200 + 50 * k))
+                          tone(0.6, 16000, freq=200 + 37 * n))
+                n += 1
             lines.extend((extra_lines or {}).get(dialog, []))
             path = release / session / "dialog" / "EmoEvaluation" / f"{dialog}.txt"
             path.parent.mkdir(parents=True, exist_ok=True)

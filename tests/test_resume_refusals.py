@@ -4,6 +4,7 @@ its restored state, divergence stops the run, and a figure never stops the resul
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -24,18 +25,34 @@ def _epochs(workdir, fold=0):
     return [json.loads(l)["epoch"] for l in (rundir.fold_dir(workdir, fold) / rundir.LOG).read_text().splitlines()]
 
 
-def test_a_workdir_of_other_settings_is_refused_naming_the_keys(emodb_root, cache_dir, tmp_path):
-    train.train_and_evaluate(_config(emodb_root, cache_dir, epochs=2), tmp_path, out=lambda _: None)
-    changed = _config(emodb_root, cache_dir, epochs=1, max_folds=2)
-    changed.signals.center.weight = 0.0
-    with pytest.raises(SerJaxError, match=r"other settings \(signals.center.weight 4.0 → 0.0, train.epochs 2 → 1\)"):
-        train.train_and_evaluate(changed, tmp_path, out=lambda _: None)
+@pytest.fixture(scope="module")
+def finished(emodb_root, cache_dir, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("finished")
+    train.train_and_evaluate(_config(emodb_root, cache_dir, epochs=2), workdir, out=lambda _: None)
+    return workdir
+
+
+@pytest.mark.parametrize("key, value, shown", [
+    ("signals.center.weight", 0.0, "signals.center.weight 4.0 → 0.0"),      # another method
+    ("optim.learning_rate", 0.5, "optim.learning_rate 1.0 → 0.5"),          # a rate change mid-run
+    ("model.parallel_cnn.channels", 16, "model.parallel_cnn.channels 8 → 16"),  # another model shape
+    ("train.epochs", 1, "train.epochs 2 → 1"),
+])
+def test_a_workdir_of_other_settings_is_refused_naming_the_key(finished, emodb_root, cache_dir, key, value, shown):
+    changed = _config(emodb_root, cache_dir, epochs=2, max_folds=2)
+    changed.update_from_flattened_dict({key: value})
+    with pytest.raises(SerJaxError, match=rf"other settings \({shown}\)"):
+        train.train_and_evaluate(changed, finished, out=lambda _: None)
     # nothing was mixed in: the first run's config and its one fold are all there is
-    assert json.loads((tmp_path / rundir.CONFIG).read_text())["train"]["epochs"] == 2
-    assert not rundir.fold_dir(tmp_path, 1).exists()
-    # machine keys may differ, and more folds of the same run is the same run
+    assert json.loads((finished / rundir.CONFIG).read_text())["train"]["epochs"] == 2
+    assert not rundir.fold_dir(finished, 1).exists()
+
+
+def test_machine_keys_may_differ_and_more_folds_is_the_same_run(finished, emodb_root, cache_dir, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
     same = _config(emodb_root, cache_dir, epochs=2, max_folds=2, checkpoint_every_s=1e9, eval_batch_size=16)
-    summary = train.train_and_evaluate(same, tmp_path, out=lambda _: None)
+    summary = train.train_and_evaluate(same, copy, out=lambda _: None)
     assert len(summary["folds"]) == 2
 
 

@@ -27,8 +27,10 @@ def _epochs(workdir, fold=0):
 
 @pytest.fixture(scope="module")
 def finished(emodb_root, cache_dir, tmp_path_factory):
+    """One finished fold of 2 epochs, with the checkpoint of its last epoch (tests copy it before changing it)."""
     workdir = tmp_path_factory.mktemp("finished")
-    train.train_and_evaluate(_config(emodb_root, cache_dir, epochs=2), workdir, out=lambda _: None)
+    train.train_and_evaluate(_config(emodb_root, cache_dir, epochs=2, checkpoint_every_s=0.0), workdir,
+                             out=lambda _: None)
     return workdir
 
 
@@ -78,14 +80,14 @@ def test_train_reports_and_writes_what_the_corpus_skipped(emodb_root, cache_dir,
 
 
 def test_a_resumed_fold_logs_each_epoch_once(emodb_root, cache_dir, tmp_path):
-    # no checkpoint within the 3 epochs (every 1e9 s): as a run killed after its third epoch
+    # no checkpoint within the 2 epochs (every 1e9 s): as a run killed after its second epoch
     # but before its first checkpoint, which restarts the fold from epoch 0
-    config = _config(emodb_root, cache_dir, epochs=3, checkpoint_every_s=1e9)
+    config = _config(emodb_root, cache_dir, epochs=2, checkpoint_every_s=1e9)
     train.train_and_evaluate(config, tmp_path, out=lambda _: None)
-    assert _epochs(tmp_path) == [1, 2, 3]
+    assert _epochs(tmp_path) == [1, 2]
     (rundir.fold_dir(tmp_path, 0) / rundir.RESULT).unlink()  # the fold is unfinished again
     train.train_and_evaluate(config, tmp_path, out=lambda _: None)
-    assert _epochs(tmp_path) == [1, 2, 3]  # not [1, 2, 3, 1, 2, 3]
+    assert _epochs(tmp_path) == [1, 2]  # not [1, 2, 1, 2]
 
 
 def test_divergence_stops_the_run_naming_the_term(emodb_root, cache_dir, tmp_path):
@@ -95,8 +97,10 @@ def test_divergence_stops_the_run_naming_the_term(emodb_root, cache_dir, tmp_pat
         train.train_and_evaluate(config, tmp_path, out=lambda _: None)
 
 
-def test_a_figure_that_fails_is_named_and_the_results_are_written(emodb_root, cache_dir, tmp_path):
-    summary = train.train_and_evaluate(_config(emodb_root, cache_dir), tmp_path, out=lambda _: None)
+def test_a_figure_that_fails_is_named_and_the_results_are_written(finished, tmp_path):
+    tmp_path = tmp_path / "run"
+    shutil.copytree(finished, tmp_path)
+    summary = rundir.read_results(tmp_path)
     emb = rundir.read_embeddings(rundir.fold_dir(tmp_path, 0))
     emb["test"][0, 0] = np.nan  # what a diverged model writes
     np.savez_compressed(rundir.fold_dir(tmp_path, 0) / rundir.EMBEDDINGS, **emb)
@@ -114,9 +118,10 @@ def test_impossible_training_numbers_are_refused_before_any_work(emodb_root, cac
 
 
 @pytest.mark.parametrize("damage", ["flip", "empty"])
-def test_a_damaged_checkpoint_is_refused_naming_the_folder(emodb_root, cache_dir, tmp_path, damage):
+def test_a_damaged_checkpoint_is_refused_naming_the_folder(finished, emodb_root, cache_dir, tmp_path, damage):
     config = _config(emodb_root, cache_dir, epochs=2, checkpoint_every_s=0.0)
-    train.train_and_evaluate(config, tmp_path, out=lambda _: None)
+    tmp_path = tmp_path / "run"
+    shutil.copytree(finished, tmp_path)
     fold = rundir.fold_dir(tmp_path, 0)
     (fold / rundir.RESULT).unlink()  # unfinished again: the next run restores the checkpoint
     files = sorted((p for p in (fold / rundir.CHECKPOINTS).rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)

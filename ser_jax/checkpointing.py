@@ -30,10 +30,16 @@ def state_arrays(state: steps.TrainState) -> dict:
 
 
 _DIGEST = "sha256"
+_DIGEST_SHAPE = np.zeros(64, np.uint8)  # a hex SHA-256 as bytes: the shape Orbax restores into
 
 
 def _digest_array(tree) -> np.ndarray:
     return np.frombuffer(digest(tree).encode(), np.uint8).copy()
+
+
+def _first_line(err: Exception) -> str:
+    """`Type: first line of the message` (Orbax and TensorStore messages run to many lines)."""
+    return f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
 
 
 class FoldCheckpoints:
@@ -61,13 +67,12 @@ class FoldCheckpoints:
             return None
         template = jax.tree_util.tree_map(lambda x: np.asarray(x) if np.isscalar(x) else x, template)
         abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct,
-                                          {"tree": template, _DIGEST: _digest_array(template)})
+                                          {"tree": template, _DIGEST: _DIGEST_SHAPE})
         fix = f"delete {self._directory} to restart this fold from its first epoch"
         try:
             restored = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
         except Exception as err:  # noqa: BLE001 (Orbax/TensorStore errors of damaged or foreign files vary)
-            raise SerJaxError(f"checkpoint {self._directory}/{step} cannot be restored ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0][:200] if str(err) else ''}): {fix}") from None
+            raise SerJaxError(f"checkpoint {self._directory}/{step} cannot be restored ({_first_line(err)}): {fix}") from None
         # Orbax returns optax's named tuples as plain tuples: rebuild the template's structure.
         tree = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template),
                                             jax.tree_util.tree_leaves(restored["tree"]))
@@ -116,8 +121,7 @@ def load_model(path, expected_digest: str = "") -> dict:
     try:
         variables = ocp.StandardCheckpointer().restore(path)
     except Exception as err:  # noqa: BLE001 (Orbax, TensorStore and JSON errors of damaged files vary)
-        raise SerJaxError(f"{path} cannot be read ({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}): "
-                          f"{fix}") from None
+        raise SerJaxError(f"{path} cannot be read ({_first_line(err)}): {fix}") from None
     if expected_digest and digest(variables) != expected_digest:
         raise SerJaxError(f"{path} is damaged (its arrays differ from the checksum in model.json): {fix}")
     return variables

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import flax.linen as nn
@@ -9,22 +10,52 @@ import jax
 import jax.numpy as jnp
 
 
+def _route(x: jax.Array, pooled: jax.Array, g: jax.Array) -> jax.Array:
+    """Max-pooling's gradient in one elementwise pass: each input equal to the maximum of
+    its window gets that window's gradient (x, pooled and g broadcast to x's shape)."""
+    return jnp.where(x == pooled, g, jnp.zeros((), g.dtype)).astype(x.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
 def max_pool(x: jax.Array, window: Sequence[int]) -> jax.Array:
     """Max-pool [B, H, W, C] over non-overlapping windows (stride = window; a last partial
     row or column of windows is dropped, as VALID pooling does).
 
-    The values of `nn.max_pool(x, window, strides=window)`, written as a reshape + max
-    because XLA:CPU's backward of reduce_window is slow. Measured on one core: the full-size
-    S+A+C step (batch 32, 188 × 128, 200 kernels per path) 17.2 GB and ~16 s against 7.2 GB
-    and ~11 s; the pairwise encoder's gradient (64 × 400 × 257) 10.9 s against 6.5 s. The
-    gradients are equal where a window's maximum is unique; a tie (e.g. repeated padding
-    frames) shares the gradient among the tied inputs instead of giving it to the first, an
-    equally valid subgradient.
+    The values of `nn.max_pool(x, window, strides=window)`, written as a reshape + max, with
+    a hand-written gradient: each input equal to its window's maximum receives the window's
+    gradient, computed in one elementwise pass. XLA:CPU's backward of reduce_window is slow
+    (full-size S+A+C step, one core: 17.2 GB and ~16 s against 7.2 GB and ~11 s), and
+    autodiff of the reshape + max counts the ties of every window (an extra reduction) to
+    share the gradient among them. Equal to both where a window's maximum is unique; a tie
+    (e.g. ReLU zeros, repeated padding frames) gives each tied input the full gradient,
+    another valid subgradient (after a ReLU, tied zeros get zero gradient either way).
     """
+    return _max_pool(x, window)
+
+
+def _max_pool(x, window):
     b, h, w, c = x.shape
     wh, ww = window
     nh, nw = h // wh, w // ww
     return x[:, :nh * wh, :nw * ww].reshape(b, nh, wh, nw, ww, c).max(axis=(2, 4))
+
+
+def _max_pool_fwd(x, window):
+    y = _max_pool(x, window)
+    return y, (x, y)
+
+
+def _max_pool_bwd(window, residuals, g):
+    x, y = residuals
+    b, h, w, c = x.shape
+    wh, ww = window
+    nh, nw = y.shape[1:3]
+    inner = x[:, :nh * wh, :nw * ww].reshape(b, nh, wh, nw, ww, c)
+    dx = _route(inner, y[:, :, None, :, None], g[:, :, None, :, None]).reshape(b, nh * wh, nw * ww, c)
+    return (jnp.pad(dx, ((0, 0), (0, h - nh * wh), (0, w - nw * ww), (0, 0))),)
+
+
+max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
 def half_max_pool(x: jax.Array) -> jax.Array:
@@ -32,11 +63,23 @@ def half_max_pool(x: jax.Array) -> jax.Array:
     return max_pool(x, (x.shape[1] // 2, x.shape[2] // 2))
 
 
+def _time_halves(lengths: jax.Array, h: int) -> jax.Array:
+    """bool [B, H, 2]: row t in the first / second half of each example's valid rows."""
+    lengths = jnp.clip(lengths.astype(jnp.int32), 1, h)[:, None]
+    half = jnp.maximum(lengths // 2, 1)
+    t = jnp.arange(h)[None, :]
+    first = t < half
+    second = jnp.where(lengths >= 2, (t >= half) & (t < 2 * half), first)
+    return jnp.stack([first, second], axis=-1)
+
+
+@jax.custom_vjp
 def valid_half_max_pool(x: jax.Array, lengths: jax.Array) -> jax.Array:
     """Max-pool [B, H, W, C] to [B, 2, 2, C] over the halves of each example's first
     `lengths[b]` rows (its valid frames) and the halves of the columns, so padding never
     reaches the pooled features. With every row valid it equals `half_max_pool`; a single
-    valid row fills both time halves.
+    valid row fills both time halves. Gradient as `max_pool`'s (one elementwise pass; a tie
+    gives each tied input the full gradient).
 
     Args:
       x: [B, H, W, C].
@@ -45,13 +88,31 @@ def valid_half_max_pool(x: jax.Array, lengths: jax.Array) -> jax.Array:
     b, h, w, c = x.shape
     w2 = w // 2
     x = x[:, :, :2 * w2].reshape(b, h, 2, w2, c).max(axis=3)  # [B, H, 2, C]
-    lengths = jnp.clip(lengths.astype(jnp.int32), 1, h)[:, None]
-    half = jnp.maximum(lengths // 2, 1)
-    t = jnp.arange(h)[None, :]
-    first = t < half
-    second = jnp.where(lengths >= 2, (t >= half) & (t < 2 * half), first)
-    halves = [jnp.where(m[:, :, None, None], x, -jnp.inf).max(axis=1) for m in (first, second)]
-    return jnp.stack(halves, axis=1)
+    halves = _time_halves(lengths, h)
+    return jnp.stack([jnp.where(halves[:, :, k, None, None], x, -jnp.inf).max(axis=1) for k in (0, 1)], axis=1)
+
+
+def _valid_half_max_pool_fwd(x, lengths):
+    y = valid_half_max_pool(x, lengths)
+    return y, (x, lengths, y)
+
+
+def _valid_half_max_pool_bwd(residuals, g):
+    x, lengths, y = residuals  # y, g: [B, 2 (time half), 2 (column half), C]
+    b, h, w, c = x.shape
+    w2 = w // 2
+    column = jnp.arange(w)[None, :, None]
+    in_half = [column < w2, (column >= w2) & (column < 2 * w2)]
+    halves = _time_halves(lengths, h)
+    dx = jnp.zeros((), x.dtype)
+    for k in (0, 1):  # rows of time half k route to y[:, k]; a single valid row is in both halves
+        yk = jnp.where(in_half[0], y[:, k, 0, None], jnp.where(in_half[1], y[:, k, 1, None], jnp.inf))  # [B, W, C]
+        gk = jnp.where(in_half[0], g[:, k, 0, None], g[:, k, 1, None])
+        dx = dx + jnp.where(halves[:, :, k, None, None], _route(x, yk[:, None], gk[:, None]), 0)
+    return dx, None
+
+
+valid_half_max_pool.defvjp(_valid_half_max_pool_fwd, _valid_half_max_pool_bwd)
 
 
 def fc_bn_relu(x: jax.Array, width: int, name: str, *, train: bool, momentum: float, dtype) -> jax.Array:

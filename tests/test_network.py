@@ -190,3 +190,55 @@ def test_parallel_cnn_output_ignores_the_padding_of_a_short_utterance():
     np.testing.assert_allclose(out["embedding"], ref["embedding"], rtol=1e-5, atol=1e-6)
     full = network.apply(variables, x, jnp.array([64, 64]), train=False)
     assert not np.allclose(full["logits"][0], ref["logits"][0])  # the length really is used
+
+
+@pytest.mark.parametrize("shape,lengths", [((4, 9, 7, 3), (1, 2, 5, 9)), ((3, 12, 10, 2), (12, 3, 7))])
+def test_valid_half_max_pool_gradient_equals_autodiff_of_its_definition(shape, lengths):
+    """The hand-written gradient (one elementwise pass) against autodiff of the forward
+    definition, including one valid row (it fills both time halves) and an odd width."""
+    x = jax.random.normal(KEY, shape)
+    lengths = jnp.asarray(lengths)
+    loss = lambda pool: lambda v: jnp.sum(jnp.sin(3 * pool(v, lengths)))  # noqa: E731
+    grad = jax.grad(loss(layers.valid_half_max_pool))(x)
+    expected = jax.grad(loss(layers.valid_half_max_pool.fun))(x)
+    np.testing.assert_allclose(grad, expected, rtol=1e-6, atol=1e-7)
+    assert np.count_nonzero(grad) == np.count_nonzero(expected) > 0
+
+
+def test_parallel_cnn_pools_before_bias_and_relu_with_the_same_values_and_gradients():
+    """Each path computes ReLU(pool(conv) + bias), which equals pool(ReLU(conv + bias)) (the
+    seed's order): same trunk and the same parameter gradients."""
+    from ser_jax import conv
+
+    import flax.linen as nn
+
+    encoder = ParallelCNN(channels=5, kernel_sizes=((4, 6), (3, 3)), embed_dim=8, dropout=0.0)
+
+    class Trunk(nn.Module):
+        @nn.compact
+        def __call__(self, x, lengths):
+            return encoder(x, lengths, train=False).trunk
+
+    x = jax.random.normal(KEY, (3, 20, 16))
+    lengths = jnp.asarray([20, 11, 6])
+    variables = Trunk().init(KEY, x, lengths)
+
+    def reference_trunk(params):
+        paths = []
+        for i, (kt, kf) in enumerate(encoder.kernel_sizes):
+            p = params[f"Conv_{i}"]
+            c = jax.nn.relu(conv.conv2d(x[..., None], p["kernel"]) + p["bias"])
+            paths.append(layers.valid_half_max_pool.fun(c, jnp.maximum(lengths - kt + 1, 1)).reshape(3, -1))
+        return jnp.concatenate(paths, axis=-1)
+
+    def trunk(params):
+        return Trunk().apply({**variables, "params": params}, x, lengths)
+
+    params = variables["params"]
+    np.testing.assert_allclose(trunk(params), reference_trunk(params), rtol=1e-6, atol=1e-6)
+    weights = jax.random.normal(jax.random.PRNGKey(1), trunk(params).shape)
+    grad = jax.grad(lambda p: jnp.sum(weights * trunk(p)))(params)
+    expected = jax.grad(lambda p: jnp.sum(weights * reference_trunk(p)))(params)
+    for i in range(len(encoder.kernel_sizes)):
+        for name in ("kernel", "bias"):
+            np.testing.assert_allclose(grad[f"Conv_{i}"][name], expected[f"Conv_{i}"][name], rtol=1e-5, atol=1e-5)

@@ -59,12 +59,14 @@ class ParallelCNN(Encoder):
         h = x[..., None].astype(self.dtype)
         paths = []
         for i, (kt, kf) in enumerate(self.kernel_sizes):
-            c = nn.relu(conv.Conv(self.channels, (kt, kf), weight_grad=self.conv_weight_grad, dtype=self.dtype,
-                                  name=f"Conv_{i}")(h))
-            if min(c.shape[1], c.shape[2]) < 2:
+            if min(frames - kt + 1, bins - kf + 1) < 2:
                 raise ValueError(f"input {frames}×{bins} is smaller than kernel {kt}×{kf} allows")
             conv_lengths = jnp.maximum(lengths - kt + 1, 1)  # frames whose kernel sees only audio
-            paths.append(layers.valid_half_max_pool(c, conv_lengths).reshape(batch, -1))
+            # ReLU(max(conv) + bias) = max(ReLU(conv + bias)): pooled before the bias and ReLU,
+            # the same values without a pass over the full-size conv output.
+            pooled = conv.Conv(self.channels, (kt, kf), weight_grad=self.conv_weight_grad, dtype=self.dtype,
+                               name=f"Conv_{i}")(h, before_bias=lambda c: layers.valid_half_max_pool(c, conv_lengths))
+            paths.append(nn.relu(pooled).reshape(batch, -1))
         shared = jnp.concatenate(paths, axis=-1)
         embedding = layers.fc_bn_relu(shared, self.embed_dim, "embed", train=train, momentum=self.bn_momentum,
                                       dtype=self.dtype)

@@ -45,6 +45,10 @@ _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "--distributed: 
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "--distributed: number of processes (hosts).")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "--distributed: this process's rank, 0-based.")
 _FOLDS = flags.DEFINE_list("folds", [], "predict/embed: fold indices whose models to use (default: all).")
+_HUGE_PAGES = flags.DEFINE_bool("huge_pages", True,
+                                "start again once with glibc's malloc using transparent huge pages "
+                                "(GLIBC_TUNABLES=glibc.malloc.hugetlb=1) where glibc and the kernel allow "
+                                "it: fewer page faults on XLA's large buffers (ser_jax/hugepages.py)")
 flags.mark_flags_as_required(["config"])
 
 def resolve_paths(config, environ) -> None:
@@ -72,9 +76,23 @@ def _compilation_cache(cache_dir: str, environ) -> None:
         jax.config.update("jax_compilation_cache_dir", str(Path(cache_dir).expanduser() / "xla"))
 
 
+def _restart_with_huge_pages() -> None:
+    """Replaces this process by the same command with the glibc tunable set, if it helps here."""
+    from ser_jax import hugepages
+
+    confstr = os.confstr("CS_GNU_LIBC_VERSION") if "CS_GNU_LIBC_VERSION" in os.confstr_names else None
+    env = hugepages.environment(dict(os.environ), hugepages.thp_mode(), hugepages.glibc_version(confstr))
+    if env is not None and sys.executable:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
 def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if _HUGE_PAGES.value:
+        _restart_with_huge_pages()
     logging.set_verbosity(logging.WARNING)  # TFDS logs every shard it writes at INFO
     if _DISTRIBUTED.value:
         import jax

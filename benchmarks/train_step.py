@@ -18,8 +18,10 @@ torch.compile: first step), peak host RSS and device memory, FLOPs per step from
 analysis, the FLOP/s that gives and its share of the device's peak (GPU: vendor figure or
 --peak_tflops; CPU: the attainable GEMM rate of benchmarks/gemm.py, --attainable), and the
 speed ratio of ser_jax against each PyTorch mode: median over rounds, with its min–max.
-Then single-utterance inference latency (jitted; with and without librosa feature
-extraction). Needs `pip install -e '.[bench]'` (torch).
+Workers run with glibc's transparent huge pages as run.py runs ser_jax (--huge_pages=all: PyTorch
+too, the same environment for both; =jax: PyTorch as it starts by default). Then
+single-utterance inference latency (jitted; with and without librosa feature extraction).
+Needs `pip install -e '.[bench]'` (torch).
 """
 
 from __future__ import annotations
@@ -267,13 +269,26 @@ def _spawn(args, what: str) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
+def _environment(args, framework: str) -> dict:
+    """The worker's environment: with glibc's huge pages (as run.py starts ser_jax) for ser_jax,
+    and for PyTorch too with --huge_pages=all."""
+    from ser_jax import hugepages
+
+    if args.huge_pages == "none" or (args.huge_pages == "jax" and framework != "jax"):
+        return dict(os.environ)
+    confstr = os.confstr("CS_GNU_LIBC_VERSION") if "CS_GNU_LIBC_VERSION" in os.confstr_names else None
+    env = hugepages.environment(dict(os.environ), hugepages.thp_mode(), hugepages.glibc_version(confstr))
+    return env or dict(os.environ)
+
+
 class Worker:
     """A running `_worker` process, driven line by line."""
 
     def __init__(self, args, what: str):
         self.errors = tempfile.TemporaryFile("w+")  # the worker's stderr: its last line names a failure
         self.proc = subprocess.Popen(_command(args, what), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.errors, text=True, cwd=ROOT)
+                                     stderr=self.errors, text=True, cwd=ROOT,
+                                     env=_environment(args, what.split(":")[1]))
         self.error = None if self._read("READY") is not None else self._why()
 
     def _read(self, prefix: str):
@@ -352,6 +367,9 @@ def main() -> None:
     parser.add_argument("--attainable", default="",
                         help="JSON written by benchmarks/gemm.py --json: its attainable rate is the CPU's 100 %%")
     parser.add_argument("--no_latency", action="store_true", help="skip the inference-latency line")
+    parser.add_argument("--huge_pages", choices=["all", "jax", "none"], default="all",
+                        help="glibc malloc's transparent huge pages (ser_jax/hugepages.py; run.py's default): "
+                             "for every framework, ser_jax only, or none")
     parser.add_argument("--json", default="", help="also write the rows here")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -360,7 +378,8 @@ def main() -> None:
         return
     rows = []
     print(f"batch {args.batch}, size {args.size}, {args.dtype}; {args.rounds} rounds of {args.steps} timed steps "
-          f"(median) after {args.warmup} warm-up; {len(os.sched_getaffinity(0))} CPUs usable")
+          f"(median) after {args.warmup} warm-up; {len(os.sched_getaffinity(0))} CPUs usable; "
+          f"huge pages: {args.huge_pages}")
     header = (f"{'model':13} {'framework':26} {'step ms':>9} {'samples/s':>10} {'compile s':>9} {'GFLOP':>8} "
               f"{'TFLOP/s':>8} {'% peak':>7} {'RSS MB':>8} {'dev MB':>8} {'jax × (median [min–max])':>26}")
     print(header)

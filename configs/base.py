@@ -65,7 +65,9 @@ def get_config() -> ml_collections.ConfigDict:
     encoders, signals = method.default_config()
     config.model = encoders
     config.model.encoder = "parallel_cnn"  # parallel_cnn (000) | conv_gru (001) | satt (002)
-    config.model.dtype = "float32"  # float32 | bfloat16 (compute; params and losses stay float32)
+    # float32 | bfloat16 (compute; params and losses stay float32). On CPU bfloat16 is slower than
+    # float32 (XLA:CPU converts it around float32 convolutions: docs/benchmarks.md)
+    config.model.dtype = "float32"
     # BatchNorm running-statistics momentum. Not 0.99 (Keras/Flax default): EmoDB gives ~13
     # steps per epoch, and after 200 steps 0.99 still weighs the initial statistics 13 %.
     config.model.bn_momentum = 0.9

@@ -80,8 +80,7 @@ def _restart_with_huge_pages() -> None:
     """Replaces this process by the same command with the glibc tunable set, if it helps here."""
     from ser_jax import hugepages
 
-    confstr = os.confstr("CS_GNU_LIBC_VERSION") if "CS_GNU_LIBC_VERSION" in os.confstr_names else None
-    env = hugepages.environment(dict(os.environ), hugepages.thp_mode(), hugepages.glibc_version(confstr))
+    env = hugepages.for_this_machine(dict(os.environ))
     if env is not None and sys.executable:
         sys.stdout.flush()
         sys.stderr.flush()

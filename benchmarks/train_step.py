@@ -276,9 +276,7 @@ def _environment(args, framework: str) -> dict:
 
     if args.huge_pages == "none" or (args.huge_pages == "jax" and framework != "jax"):
         return dict(os.environ)
-    confstr = os.confstr("CS_GNU_LIBC_VERSION") if "CS_GNU_LIBC_VERSION" in os.confstr_names else None
-    env = hugepages.environment(dict(os.environ), hugepages.thp_mode(), hugepages.glibc_version(confstr))
-    return env or dict(os.environ)
+    return hugepages.for_this_machine(dict(os.environ)) or dict(os.environ)
 
 
 class Worker:

@@ -2,8 +2,9 @@
 
 XLA:CPU computes a convolution's weight gradient (its backward-filter convolution) slowly:
 measured on one core, 1.7–8× slower than GEMMs giving the same numbers, on every 3 × 3
-layer of the CNN + BiGRU and pairwise models. `conv2d` keeps XLA's forward and input gradient and lets the weight
-gradient be chosen:
+layer of the CNN + BiGRU and pairwise models. `conv2d` keeps XLA's input gradient and (but for
+a one-channel kernel of at most 9 taps: shifted multiply-adds, `_cpu_conv`) its forward, and lets
+the weight gradient be chosen:
 
 - `xla`: autodiff through XLA's convolution.
 - `gemm` (custom VJP): per utterance, dW[k] = X_kᵀ · G, with G the output gradient

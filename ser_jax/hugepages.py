@@ -10,11 +10,13 @@ the pairwise step 3.6 → 2.2 s, the parallel CNN's default step 260 → 120 ms.
 
 The kernel must allow it (`/sys/kernel/mm/transparent_hugepage/enabled`: `madvise`; with
 `always` every mapping gets huge pages already, with `never` none can). run.py re-executes
-itself once with the tunable set (`--huge_pages`, on by default); `environment` decides.
+itself once with the tunable set (`--huge_pages`, on by default); `environment` decides,
+`for_this_machine` asks this machine.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -46,3 +48,9 @@ def environment(environ: dict, mode: str, glibc: tuple[int, int] | None) -> dict
     if glibc is None or glibc < MIN_GLIBC or mode != "madvise" or TUNABLE in current:
         return None
     return {**environ, "GLIBC_TUNABLES": ":".join(filter(None, [current, f"{TUNABLE}=1"]))}
+
+
+def for_this_machine(environ: dict) -> dict | None:
+    """`environment` with this machine's glibc and kernel THP mode."""
+    confstr = os.confstr("CS_GNU_LIBC_VERSION") if "CS_GNU_LIBC_VERSION" in os.confstr_names else None
+    return environment(environ, thp_mode(), glibc_version(confstr))

@@ -93,7 +93,7 @@ def valid_half_max_pool(x: jax.Array, lengths: jax.Array) -> jax.Array:
 
 
 def _valid_half_max_pool_fwd(x, lengths):
-    y = valid_half_max_pool(x, lengths)
+    y = valid_half_max_pool.fun(x, lengths)
     return y, (x, lengths, y)
 
 

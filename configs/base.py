@@ -117,6 +117,9 @@ def get_config() -> ml_collections.ConfigDict:
     # 0: off. Evaluation and predict take each utterance's start.
     config.train.crop_percentile = 75.0
     config.train.mixup_alpha = 0.0  # mixup of training batches, λ ~ Beta(α, α) (e.g. 0.2); 0: off
+    # Training utterances stretched in frequency by a factor from [1 − w, 1 + w] before scaling (a
+    # feature-domain VTLP: input_pipeline.freq_warp), e.g. 0.1; 0: off
+    config.train.freq_warp = 0.0
     config.train.random_crop = True  # with crop_percentile: training cuts longer utterances at random offsets
     # SpecAugment-style masks on training inputs (bands set to 0 after scaling); 0 masks: off
     config.train.spec_augment = ml_collections.ConfigDict(

@@ -191,6 +191,19 @@ class SpecAugment:
         return x
 
 
+def freq_warp(f: np.ndarray, factor: float) -> np.ndarray:
+    """Features [T, F] stretched along the frequency axis by `factor` (> 1 moves content to
+    higher bins, < 1 to lower ones), linearly interpolated; bins whose source lies past the last
+    bin repeat it. A rough, feature-domain stand-in for vocal-tract-length perturbation (VTLP,
+    Jaitly & Hinton 2013): speakers differ in where their formants sit."""
+    bins = f.shape[1]
+    source = np.minimum(np.arange(bins, dtype=np.float64) / factor, bins - 1)
+    low = np.floor(source).astype(np.int64)
+    high = np.minimum(low + 1, bins - 1)
+    frac = (source - low).astype(f.dtype)
+    return f[:, low] * (1 - frac) + f[:, high] * frac
+
+
 def fixed_size(config) -> bool:
     """Every batch of `config` has the same number of frames (fixed-length features, or
     variable-length ones cut to one length)."""
@@ -254,6 +267,8 @@ class Source:
       augment: masks applied to training batches (the training source only), or None.
       speaker_stats: [N, 2, F] per-speaker normalisation statistics of each utterance, or None.
       mixup: α of mixup on training batches (the training source only); 0: off.
+      warp: each training utterance's raw features stretched in frequency by a factor drawn
+        uniformly from [1 − warp, 1 + warp] (`freq_warp`; the training source only); 0: off.
     """
 
     store: object
@@ -265,6 +280,7 @@ class Source:
     augment: SpecAugment | None = None
     speaker_stats: np.ndarray | None = None
     mixup: float = 0.0
+    warp: float = 0.0
 
     def __len__(self) -> int:
         return int(self.records.shape[0])
@@ -274,8 +290,11 @@ class Source:
         offsets, see `prepare`)."""
         valid = None if self.valid is None else self.valid[np.asarray(idx)]
         stats = None if self.speaker_stats is None else self.speaker_stats[np.asarray(idx)]
-        x, lengths = prepare([np.asarray(self.store.get(int(self.records[i]))) for i in idx], self.scaler,
-                             self.shape, valid, rng, stats)
+        feats = [np.asarray(self.store.get(int(self.records[i]))) for i in idx]
+        if self.warp and rng is not None:
+            feats = [freq_warp(f, factor) for f, factor in
+                     zip(feats, rng.uniform(1.0 - self.warp, 1.0 + self.warp, len(feats)))]
+        x, lengths = prepare(feats, self.scaler, self.shape, valid, rng, stats)
         if self.augment is not None and rng is not None:
             x = self.augment(x, lengths, rng)
         return x, lengths
@@ -307,7 +326,8 @@ def fold_sources(train_config, corpus, store, fold, speaker_stats=None) -> dict:
     sources = {name: Source(store, corpus.record_index[idx], corpus.labels[idx], scaler, shape, valid[idx],
                             None, rows(idx)) for name, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
     sources["train"] = dataclasses.replace(sources["train"], shape=train, augment=augment,
-                                           mixup=float(tc.get("mixup_alpha", 0.0)))
+                                           mixup=float(tc.get("mixup_alpha", 0.0)),
+                                           warp=float(tc.get("freq_warp", 0.0)))
     return sources
 
 

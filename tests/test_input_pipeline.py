@@ -141,6 +141,34 @@ def test_spec_augment_masks_training_batches_only_within_the_true_length(store):
         ml_collections.ConfigDict({"time_masks": 0, "max_time": 10, "freq_masks": 0, "max_freq": 8})) is None
 
 
+def test_freq_warp_stretches_the_frequency_axis_by_linear_interpolation():
+    f = np.asarray([[0.0, 10.0, 20.0, 30.0, 40.0]], np.float32)
+    # factor 2: output bin j reads source bin j / 2 (0, 0.5, 1, 1.5, 2)
+    np.testing.assert_allclose(input_pipeline.freq_warp(f, 2.0), [[0.0, 5.0, 10.0, 15.0, 20.0]])
+    # factor 0.8: sources 0, 1.25, 2.5, 3.75, 5 → the last bin's source lies past bin 4: repeated
+    np.testing.assert_allclose(input_pipeline.freq_warp(f, 0.8), [[0.0, 12.5, 25.0, 37.5, 40.0]])
+    np.testing.assert_array_equal(input_pipeline.freq_warp(f, 1.0), f)
+
+
+def test_freq_warp_changes_training_batches_only(store):
+    scaler = input_pipeline.Scaler("none", (0.0,), (1.0,))
+    shape = input_pipeline.InputShape(False, bucket_frames=10)
+    source = input_pipeline.Source(store, np.arange(4), np.zeros(4, np.int32), scaler, shape, warp=0.2)
+    plain = dataclasses.replace(source, warp=0.0)
+    idx = np.arange(4)
+    x, lengths = source.features_of(idx, np.random.default_rng(0))
+    ref, ref_lengths = plain.features_of(idx, np.random.default_rng(0))
+    assert lengths.tolist() == ref_lengths.tolist()  # frames are not touched
+    for j, n in enumerate(lengths):
+        assert not np.allclose(x[j, :n], ref[j, :n])  # each utterance its own factor ≠ 1
+        np.testing.assert_allclose(x[j, :n, 0], ref[j, :n, 0])  # bin 0 reads bin 0 whatever the factor
+        assert not x[j, n:].any()
+    again, _ = source.features_of(idx, np.random.default_rng(0))
+    np.testing.assert_array_equal(again, x)
+    untouched, _ = source.features_of(idx)  # evaluation (no generator): no warp
+    np.testing.assert_array_equal(untouched, ref)
+
+
 def test_per_utterance_normalisation_uses_each_utterances_own_valid_frames(store):
     scaler = input_pipeline.Scaler("none", (0.0,), (1.0,))
     shape = input_pipeline.InputShape(False, bucket_frames=50, per_utterance=True)

@@ -114,8 +114,12 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.max_frames = 0  # variable length: crop to this many frames; 0: no crop
     # Variable-length features (features.crop_seconds=0) cut or zero-padded to one length:
     # this percentile of the training fold's utterance lengths (Tripathi et al.'s rule: 75);
-    # 0: off. Evaluation and predict take each utterance's start.
+    # 0: off. Evaluation and predict take each utterance's start, or eval_windows windows:
     config.train.crop_percentile = 75.0
+    # With crop_percentile: evaluation (validation, test) and predict cut a longer utterance at
+    # this many evenly spaced offsets, start to end, and average the class probabilities (the
+    # embeddings where an SVM predicts) over them; 1: the start only
+    config.train.eval_windows = 1
     config.train.mixup_alpha = 0.0  # mixup of training batches, λ ~ Beta(α, α) (e.g. 0.2); 0: off
     # Training utterances stretched in frequency by a factor from [1 − w, 1 + w] before scaling (a
     # feature-domain VTLP: input_pipeline.freq_warp), e.g. 0.1; 0: off

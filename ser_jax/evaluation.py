@@ -1,7 +1,7 @@
 """Evaluation of a fold's state on its splits: per-epoch selection and the final figures.
 
 Classes are predicted the way the method says (`Method.predicts`): by its classifier head
-(`logits`: a confusion matrix summed over padded, masked batches) or by an SVM on the
+(`logits`: each utterance's most probable class) or by an SVM on the
 embeddings (`vectors`: fitted on train, C = 1 per epoch; on train + val with C chosen on
 val at the end). Every utterance is evaluated; nothing is dropped.
 """
@@ -22,15 +22,40 @@ def _jitted_eval(method, num_classes):
 
 
 def split_pass(ctx, state, split: str, source=None) -> dict:
-    """One pass over a split (or over `source`): summed evaluation quantities and every embedding [N, D]."""
+    """One pass over a split (or over `source`): summed evaluation quantities (their confusion
+    from the class probabilities), every embedding [N, D] and, where a head predicts, every
+    utterance's class probabilities [N, C]. With evaluation windows (`InputShape.windows`) the
+    utterances longer than the crop are evaluated at each window and their probabilities and
+    embeddings averaged; the summed quantities (e.g. reconstruction error) are the first window's."""
     source = ctx.sources[split] if source is None else source
+    done = _window_pass(ctx, state, source, 0)
+    longer = np.flatnonzero(source.store.lengths[source.records] > source.shape.crop_frames) \
+        if source.shape.crop_frames and not source.shape.fixed_length and source.shape.windows > 1 else []
+    if len(longer):
+        part = source.subset(longer)
+        passes = [_window_pass(ctx, state, part, w) for w in range(1, source.shape.windows)]
+        for key in ("embeddings", "probabilities"):
+            if done[key] is not None:
+                done[key][longer] = np.mean([done[key][longer]] + [p[key] for p in passes], axis=0)
+    if done["probabilities"] is not None:
+        done["sums"]["confusion"] = metrics.confusion_matrix(source.labels, done["probabilities"].argmax(axis=1),
+                                                             ctx.num_classes)
+    return {**done, "n": len(source)}
+
+
+def _window_pass(ctx, state, source, window: int) -> dict:
     evaluate = _jitted_eval(ctx.method, ctx.num_classes)
-    sums, embeddings = {}, []
-    for batch in input_pipeline.eval_batches(source, ctx.eval_batch_size):
+    sums, embeddings, probabilities = {}, [], []
+    for batch in input_pipeline.eval_batches(source, ctx.eval_batch_size, window):
         out = evaluate(state, parallel.shard_batch(batch, ctx.mesh))
-        embeddings.append(np.asarray(out.pop("embedding"))[batch["mask"] > 0])
+        real = batch["mask"] > 0
+        embeddings.append(np.asarray(out.pop("embedding"))[real])
+        if "probabilities" in out:
+            probabilities.append(np.asarray(out.pop("probabilities"))[real])
+        out = jax.device_get(out)
         sums = out if not sums else {k: sums[k] + out[k] for k in sums}
-    return {"sums": sums, "embeddings": np.concatenate(embeddings), "n": len(source)}
+    return {"sums": sums, "embeddings": np.concatenate(embeddings),
+            "probabilities": np.concatenate(probabilities) if probabilities else None}
 
 
 def _summary(ctx, done: dict, confusion=None) -> dict:

@@ -129,9 +129,12 @@ class InputShape:
       crop_frames: variable-length features cut or zero-padded to exactly this many frames
         (a fixed-size input chosen from the corpus's durations); 0: off.
       random_crop: with crop_frames, a longer utterance is cut at a random offset (training);
-        otherwise from its start (evaluation, predict).
+        otherwise at the offset of its evaluation window (`window_start`).
       per_utterance: each utterance normalised by its own statistics first
         (`normalize_utterance`).
+      windows: with crop_frames, evaluation and predict cut a longer utterance at this many
+        evenly spaced offsets (its start … its end) and average the model's outputs over them;
+        1: its start only.
     """
 
     fixed_length: bool
@@ -140,11 +143,23 @@ class InputShape:
     crop_frames: int = 0
     random_crop: bool = False
     per_utterance: bool = False
+    windows: int = 1
 
     @classmethod
     def from_config(cls, train_config, params, crop_frames: int = 0) -> "InputShape":
+        windows = int(train_config.get("eval_windows", 1))
+        if windows < 1:
+            raise SerJaxError(f"--config.train.eval_windows={windows}: 1 (each utterance's start) or more")
         return cls(params.fixed_length, train_config.bucket_frames, train_config.max_frames, crop_frames,
-                   per_utterance=normalization(train_config) == "utterance")
+                   per_utterance=normalization(train_config) == "utterance", windows=windows)
+
+
+def window_start(frames: int, crop: int, window: int, windows: int) -> int:
+    """First frame of evaluation window `window` of `windows` (evenly spaced from the start to
+    the end) of a `frames`-long utterance cut to `crop` frames; 0 where it is not longer."""
+    if frames <= crop or windows <= 1:
+        return 0
+    return int(round(window * (frames - crop) / (windows - 1)))
 
 
 NORMALIZATIONS = ("none", "utterance", "speaker")
@@ -217,7 +232,7 @@ def crop_frames_of(lengths: np.ndarray, percentile: float) -> int:
 
 
 def prepare(feats: list, scaler: Scaler, shape: InputShape, valid=None, rng=None,
-            speaker_stats=None) -> tuple[np.ndarray, np.ndarray]:
+            speaker_stats=None, window: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The one input path of training, evaluation and predict: each utterance's features
     [T_i, F] cropped, scaled and zero-padded into [len(feats), T, F], with true lengths:
     the frames that hold audio (`valid[i]`, from `features.valid_frames`, where a
@@ -227,11 +242,12 @@ def prepare(feats: list, scaler: Scaler, shape: InputShape, valid=None, rng=None
       rng: a numpy Generator for the crop offsets when `shape.random_crop`.
       speaker_stats: [len(feats), 2, F] each utterance's speaker statistics (per-speaker
         normalisation), or None.
+      window: without random crops, which of `shape.windows` evaluation windows to cut.
     """
     if shape.crop_frames and not shape.fixed_length:
         crop = shape.crop_frames
         starts = [int(rng.integers(0, f.shape[0] - crop + 1)) if shape.random_crop and rng is not None
-                  and f.shape[0] > crop else 0 for f in feats]
+                  and f.shape[0] > crop else window_start(f.shape[0], crop, window, shape.windows) for f in feats]
         feats = [f[s:s + crop] for f, s in zip(feats, starts)]
     elif shape.max_frames and not shape.fixed_length:
         feats = [f[:shape.max_frames] for f in feats]
@@ -285,16 +301,22 @@ class Source:
     def __len__(self) -> int:
         return int(self.records.shape[0])
 
-    def features_of(self, idx: np.ndarray, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    def subset(self, idx: np.ndarray) -> "Source":
+        """The utterances `idx` of this split, shaped and scaled the same way."""
+        rows = lambda a: None if a is None else a[idx]  # noqa: E731
+        return dataclasses.replace(self, records=self.records[idx], labels=self.labels[idx], valid=rows(self.valid),
+                                   speaker_stats=rows(self.speaker_stats))
+
+    def features_of(self, idx: np.ndarray, rng=None, window: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Scaled, padded features [len(idx), T, F] and true lengths [len(idx)] (`rng`: crop
-        offsets, see `prepare`)."""
+        offsets, `window`: evaluation window; see `prepare`)."""
         valid = None if self.valid is None else self.valid[np.asarray(idx)]
         stats = None if self.speaker_stats is None else self.speaker_stats[np.asarray(idx)]
         feats = [np.asarray(self.store.get(int(self.records[i]))) for i in idx]
         if self.warp and rng is not None:
             feats = [freq_warp(f, factor) for f, factor in
                      zip(feats, rng.uniform(1.0 - self.warp, 1.0 + self.warp, len(feats)))]
-        x, lengths = prepare(feats, self.scaler, self.shape, valid, rng, stats)
+        x, lengths = prepare(feats, self.scaler, self.shape, valid, rng, stats, window)
         if self.augment is not None and rng is not None:
             x = self.augment(x, lengths, rng)
         return x, lengths
@@ -331,10 +353,10 @@ def fold_sources(train_config, corpus, store, fold, speaker_stats=None) -> dict:
     return sources
 
 
-def _classify_batch(source: Source, idx: np.ndarray, batch_size: int, rng=None) -> dict:
+def _classify_batch(source: Source, idx: np.ndarray, batch_size: int, rng=None, window: int = 0) -> dict:
     real = idx.size
     padded = np.concatenate([idx, np.full(batch_size - real, idx[0], idx.dtype)])
-    x, lengths = source.features_of(padded, rng)
+    x, lengths = source.features_of(padded, rng, window)
     mask = (np.arange(batch_size) < real).astype(np.float32)
     return {"x": x, "label": source.labels[padded].astype(np.int32),
             "length": lengths, "mask": mask}
@@ -365,11 +387,12 @@ def mixup(batch: dict, alpha: float, rng: np.random.Generator) -> dict:
             "label_b": batch["label"][partner], "mix": lam}
 
 
-def eval_batches(source: Source, batch_size: int) -> Iterator[dict]:
-    """Every utterance once, in order; the last batch padded and masked."""
+def eval_batches(source: Source, batch_size: int, window: int = 0) -> Iterator[dict]:
+    """Every utterance once, in order, cut at evaluation window `window`; the last batch padded
+    and masked."""
     idx = np.arange(len(source))
     for start in range(0, len(idx), batch_size):
-        yield _classify_batch(source, idx[start:start + batch_size], batch_size)
+        yield _classify_batch(source, idx[start:start + batch_size], batch_size, window=window)
 
 
 def sample_pairs(labels: np.ndarray, num_pairs: int, *, same_fraction: float, seed: int,

@@ -155,9 +155,12 @@ def _per_fold_outputs(run: TrainedRun, paths):
         outputs = []
         for fold in run.folds:
             shape = dataclasses.replace(run.shape, crop_frames=fold.crop_frames)
-            x, lengths = input_pipeline.prepare([feats], fold.scaler, shape, features.valid_frames([len(wav)], run.params))
-            probs, emb = apply(fold.variables, jnp.asarray(x), jnp.asarray(lengths))
-            emb = np.asarray(emb[0])
+            windows = shape.windows if shape.crop_frames and len(feats) > shape.crop_frames else 1
+            valid = features.valid_frames([len(wav)], run.params)
+            outs = [apply(fold.variables, *map(jnp.asarray, input_pipeline.prepare(
+                [feats], fold.scaler, shape, valid, window=w))) for w in range(windows)]
+            probs = np.mean([np.asarray(p) for p, _ in outs], axis=0)  # over evaluation windows, as in training
+            emb = np.mean([np.asarray(e[0]) for _, e in outs], axis=0)
             if fold.classifier is not None and np.isfinite(emb).all():
                 probs = _svm_probabilities(fold.classifier, emb, len(run.classes))
             probs = np.asarray(probs).reshape(-1)

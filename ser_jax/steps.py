@@ -125,12 +125,13 @@ def train_step(state: TrainState, batch: dict, base_key: jax.Array, *, method: M
 
 
 def eval_step(state: TrainState, batch: dict, *, method: Method, num_classes: int) -> dict:
-    """One utterance batch in eval mode: embedding [B, D] and each signal's summed evaluation
-    quantities (padded rows contribute nothing), e.g. confusion int32 [C, C]
-    (rows = true class) and recon_se (the sum over real rows of each row's reconstruction MSE)."""
+    """One utterance batch in eval mode: embedding [B, D], class probabilities [B, C] where a
+    head gives logits, and each signal's summed evaluation quantities (padded rows contribute
+    nothing), e.g. recon_se (the sum over real rows of each row's reconstruction MSE)."""
     variables = {"params": state.params, "batch_stats": state.batch_stats}
     out = state.apply_fn(variables, batch["x"], batch["length"], train=False)
     sums = {}
     for signal in method.signals:
         sums.update(signal.eval_sums(out, batch, num_classes))
-    return {"embedding": out["embedding"], **sums}
+    head = {"probabilities": jax.nn.softmax(out["logits"], axis=-1)} if "logits" in out else {}
+    return {"embedding": out["embedding"], **head, **sums}

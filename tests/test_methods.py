@@ -2,6 +2,7 @@
 definition plus a registry line each, and signals run on the other papers' encoders."""
 
 import dataclasses
+from pathlib import Path
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -141,6 +142,13 @@ def test_inputs_cut_to_the_75th_percentile_of_the_training_lengths(emodb_root, c
     clips = [write_wav(tmp_path / "short.wav", tone(0.5, 16000)), write_wav(tmp_path / "long.wav", tone(9.0, 16000))]
     for entry in predict.predict(run, [str(c) for c in clips]):
         assert sum(entry["probabilities"].values()) == pytest.approx(1.0, abs=1e-5), entry
+    # evaluation windows: a long recording's probabilities are the mean over its windows
+    long_file = max(Path(emodb_root, "wav").glob("*.wav"), key=lambda p: p.stat().st_size)
+    start_only = predict.predict(run, [str(long_file)])[0]["probabilities"]
+    windowed = dataclasses.replace(run, shape=dataclasses.replace(run.shape, windows=3))
+    spread = predict.predict(windowed, [str(long_file)])[0]["probabilities"]
+    assert sum(spread.values()) == pytest.approx(1.0, abs=1e-5)
+    assert max(abs(spread[c] - start_only[c]) for c in spread) > 1e-4
     config.features.crop_seconds = 1.0
     from ser_jax import method
     from ser_jax.errors import SerJaxError

@@ -102,14 +102,17 @@ def test_pairwise_step_carries_no_centers():
     assert float(metrics["loss/total"]) == pytest.approx(expected, rel=1e-5)
 
 
-def test_eval_step_counts_ignore_padding():
+def test_eval_step_gives_each_rows_class_probabilities():
     method = Method(ParallelCNN(channels=4), (Softmax(),))
     batch = _batch()
     state = steps.create_train_state(method, 4, optax.sgd(0.1), KEY, batch)
     out = jax.jit(functools.partial(steps.eval_step, method=method, num_classes=4))(state, batch)
-    confusion = np.asarray(out["confusion"])
-    assert confusion.sum() == 5  # 6 rows, one padded
-    np.testing.assert_array_equal(confusion.sum(axis=1), [2, 2, 0, 1])
+    logits = state.apply_fn({"params": state.params, "batch_stats": state.batch_stats}, batch["x"], batch["length"],
+                            train=False)["logits"]
+    probabilities = np.asarray(out["probabilities"])
+    assert probabilities.shape == (6, 4)  # every row, padded ones too: evaluation keeps the masked-in rows
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(probabilities, jax.nn.softmax(logits, axis=-1), rtol=1e-5, atol=1e-7)
 
 
 def test_optimizer_warm_up_cosine_decay_and_decoupled_weight_decay():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -72,8 +71,3 @@ class Softmax(Signal):
         ce = losses.masked_mean(per_row, batch["mask"])
         return self.weight * ce, {"loss/ce": ce}
 
-    def eval_sums(self, out, batch, num_classes) -> dict:
-        pred = jnp.argmax(out["logits"], axis=-1)
-        cells = (jax.nn.one_hot(batch["label"], num_classes, dtype=jnp.int32)[:, :, None]
-                 * jax.nn.one_hot(pred, num_classes, dtype=jnp.int32)[:, None, :])
-        return {"confusion": jnp.sum(cells * batch["mask"].astype(jnp.int32)[:, None, None], axis=0)}

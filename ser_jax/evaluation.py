@@ -8,6 +8,7 @@ val at the end). Every utterance is evaluated; nothing is dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -81,21 +82,41 @@ def epoch_score(ctx, state) -> tuple[float, dict]:
     return ctx.method.selection_score(summary), summary
 
 
-def final(ctx, state, svm_cs, svm_kernel: str = "rbf",
-          targets: dict | None = None) -> tuple[dict, dict, dict, dict, dict]:
-    """(val summary, test summary, {split: embeddings}, extra, {target: summary}) of the
-    selected state; extra holds the SVM's C and kernel where an SVM predicts; `targets`
-    ({name: Source}, cross-corpus) are predicted like the test split."""
+@dataclasses.dataclass(frozen=True)
+class Final:
+    """The selected state's figures.
+
+    Attributes:
+      val, test: summaries (`metrics.summarize`, plus recon_mse where there is a decoder).
+      embeddings: {split: [N, D]} of train, val and test.
+      probabilities: {split: [N, C]} class probabilities of val and test where a head predicts
+        (what a seed ensemble averages); {} where an SVM predicts.
+      extra: the SVM's C and kernel where an SVM predicts; else {}.
+      targets: {cross-corpus target: summary}.
+    """
+
+    val: dict
+    test: dict
+    embeddings: dict
+    probabilities: dict
+    extra: dict
+    targets: dict
+
+
+def final(ctx, state, svm_cs, svm_kernel: str = "rbf", targets: dict | None = None) -> Final:
+    """The figures of the selected state; `targets` ({name: Source}, cross-corpus) are
+    predicted like the test split."""
     done = {s: split_pass(ctx, state, s) for s in ("val", "test", "train")}
     other = {name: split_pass(ctx, state, "", source) for name, source in (targets or {}).items()}
     x = {s: done[s]["embeddings"] for s in done}
     if ctx.method.predicts == "logits":
-        return (_summary(ctx, done["val"]), _summary(ctx, done["test"]), x, {},
-                {name: _summary(ctx, o) for name, o in other.items()})
+        return Final(_summary(ctx, done["val"]), _summary(ctx, done["test"]), x,
+                     {s: done[s]["probabilities"] for s in ("val", "test")}, {},
+                     {name: _summary(ctx, o) for name, o in other.items()})
     y = {s: ctx.sources[s].labels for s in done}
     c, val_conf, test_conf, other_conf = svm.select_and_test(
         x, y, cs=tuple(svm_cs), num_classes=ctx.num_classes, kernel=svm_kernel,
         others={name: (o["embeddings"], targets[name].labels) for name, o in other.items()})
-    return (_summary(ctx, done["val"], val_conf), _summary(ctx, done["test"], test_conf), x,
-            {"svm_c": c, "svm_kernel": svm_kernel},
-            {name: _summary(ctx, other[name], other_conf[name]) for name in other})
+    return Final(_summary(ctx, done["val"], val_conf), _summary(ctx, done["test"], test_conf), x, {},
+                 {"svm_c": c, "svm_kernel": svm_kernel},
+                 {name: _summary(ctx, other[name], other_conf[name]) for name in other})

@@ -10,6 +10,7 @@ and sweep.
     WORKDIR/fold_NN/model/          Orbax: the variables chosen on validation
     WORKDIR/fold_NN/model.json      what inference needs besides them (classes, scaler, SVM C)
     WORKDIR/fold_NN/embeddings.npz  every split's embeddings and labels
+    WORKDIR/fold_NN/probabilities.npz  val and test class probabilities and labels (classifier heads)
     WORKDIR/fold_NN/result.json     the fold's figures (present = the fold is finished)
 """
 
@@ -34,6 +35,7 @@ TENSORBOARD = "tensorboard"
 MODEL = "model"
 MODEL_META = "model.json"
 EMBEDDINGS = "embeddings.npz"
+PROBABILITIES = "probabilities.npz"
 RESULT = "result.json"
 SKIPPED = "skipped.json"
 SPLITS = ("train", "val", "test")
@@ -150,6 +152,21 @@ def write_embeddings(fold: Path, x: dict, y: dict) -> None:
 def read_embeddings(fold: Path) -> dict | None:
     """{split: [N, D], f"{split}_labels": [N]}, or None where the fold has none."""
     path = Path(fold) / EMBEDDINGS
+    if not path.is_file():
+        return None
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def write_probabilities(fold: Path, probabilities: dict, labels: dict) -> None:
+    """Each split's class probabilities [N, C] (val, test) and labels [N]: what a seed ensemble
+    averages (`ser_jax.ensemble`)."""
+    np.savez_compressed(fold / PROBABILITIES, **probabilities, **{f"{s}_labels": labels[s] for s in probabilities})
+
+
+def read_probabilities(fold: Path) -> dict | None:
+    """{split: [N, C], f"{split}_labels": [N]}, or None where the fold has none."""
+    path = Path(fold) / PROBABILITIES
     if not path.is_file():
         return None
     with np.load(path) as data:

@@ -5,7 +5,8 @@ A sweep config (configs/sweeps/*.py) holds a `title`, a full experiment config `
 table order, optionally `reference` (a variant every other one is also compared with, e.g.
 the eGeMAPS + SVM reference of configs/egemaps_svm.py), `only` (run just these variants; () → all), `curves`: ((dotted key, (variant,
 ...)), ...) to plot test UA against, and `embedding_figures` (t-SNE of each variant beside
-its baseline).
+its baseline) and `ensemble` (True: after each variant with a classifier head, a row for the
+average of its seeds' probabilities, fold by fold: `ser_jax.ensemble`).
 Each (variant, seed) trains with `train.train_and_evaluate` in
 WORKDIR/runs/<variant>/seed_<seed>/: a finished run is read back, an interrupted one
 resumes, and a folder holding a run of different settings is refused rather than mixed in.
@@ -33,7 +34,7 @@ import ml_collections
 import numpy as np
 from scipy import stats
 
-from ser_jax import method, metrics, plots, report, rundir, train
+from ser_jax import ensemble, method, metrics, plots, report, rundir, train
 from ser_jax.errors import SerJaxError
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +143,9 @@ def run_sweep(sweep, workdir, *, out=print) -> dict:
             continue
         out(f"{label}: training in {run.workdir}")
         summaries[(run.variant, run.seed)] = train.train_and_evaluate(run.config, run.workdir, out=out)
+    if sweep.get("ensemble", False) and len(sweep.seeds) > 1:
+        for run in runs:
+            ensemble.write_missing(run.config, run.workdir, out=out)
     rows = compare(sweep, runs, summaries)
     figures = _figures(sweep, runs, rows, workdir)
     _write(workdir, sweep, rows, figures)
@@ -166,14 +170,17 @@ def paired_test(values: np.ndarray, baseline: np.ndarray) -> dict:
 
 
 def compare(sweep, runs: list[Run], summaries: dict) -> list[dict]:
-    """One row per variant (see the module docstring)."""
+    """One row per variant (see the module docstring), each followed by its seed ensemble's
+    where `sweep.ensemble` asks for them (`ensembles`)."""
     rows = []
-    for name in dict.fromkeys(r.variant for r in runs):
+    summaries = {**summaries, **ensembles(sweep, runs, summaries)}
+    present = {name for name, _ in summaries}
+    for name in _ordered(present, runs):
         per_run = {(seed, f["fold"]): f for (v, seed), s in summaries.items() if v == name for f in s["folds"]}
         classes = next(s["classes"] for (v, _), s in summaries.items() if v == name)
         figures = report.over_folds(list(per_run.values()), classes)
         mean, std, pooled = figures["mean"], figures["std"], figures["pooled"]
-        variant = variants(sweep)[name]
+        variant = variants(sweep).get(name) or _ensemble_variant(sweep, name)
         row = {"variant": name, "baseline": variant.baseline, "settings": list(variant.settings),
                "runs": len(per_run), "ua_mean": mean["ua"], "ua_std": std["ua"],
                "wa_mean": mean["wa"], "wa_std": std["wa"], "f1_mean": mean["macro_f1"], "f1_std": std["macro_f1"],
@@ -181,11 +188,11 @@ def compare(sweep, runs: list[Run], summaries: dict) -> list[dict]:
                "pooled_n": pooled["n"]}
         if "recon_mse" in mean:
             row["recon_mse_mean"], row["recon_mse_std"] = mean["recon_mse"], std["recon_mse"]
-        seps = _separations(runs, name)
+        seps = _separations(runs, name)  # none for an ensemble: its members' embedding spaces differ
         if seps:
             row["separation_mean"], row["separation_std"] = float(np.mean(seps)), float(np.std(seps))
         base = row["baseline"]
-        if base and any(r.variant == base for r in runs):
+        if base and base in present:
             base_runs = {(seed, f["fold"]): f for (v, seed), s in summaries.items() if v == base
                          for f in s["folds"]}
             keys = sorted(set(per_run) & set(base_runs))
@@ -193,13 +200,49 @@ def compare(sweep, runs: list[Run], summaries: dict) -> list[dict]:
             row.update({"pairs": test["n"], "ua_diff": test["mean_diff"], "wilcoxon_w": test["statistic"],
                         "p": test["p"]})
         reference = sweep.get("reference", "")
-        if reference and reference != name and any(r.variant == reference for r in runs):
+        if reference and reference != name and reference in present:
             mine, theirs = _fold_means(summaries, name), _fold_means(summaries, reference)
             folds = sorted(set(mine) & set(theirs))
             test = paired_test([mine[f] for f in folds], [theirs[f] for f in folds])
             row.update({"ref_folds": test["n"], "ref_ua_diff": test["mean_diff"], "ref_p": test["p"]})
         rows.append(row)
     return rows
+
+
+ENSEMBLE = ", seed ensemble"
+
+
+def ensemble_name(name: str) -> str:
+    """The table's name of variant `name`'s seed ensemble."""
+    return name + ENSEMBLE
+
+
+def _ensemble_variant(sweep, name: str) -> Variant:
+    """An ensemble row's settings are its variant's; its baseline is the baseline's ensemble."""
+    own = variants(sweep)[name[:-len(ENSEMBLE)]]
+    return Variant(name, ensemble_name(own.baseline) if own.baseline else "", own.settings)
+
+
+def _ordered(present: set, runs: list[Run]) -> list[str]:
+    """Variant names in table order, each ensemble right after its variant."""
+    return [m for n in dict.fromkeys(r.variant for r in runs) for m in (n, ensemble_name(n)) if m in present]
+
+
+def ensembles(sweep, runs: list[Run], summaries: dict) -> dict:
+    """{(ensemble name, -1): {"classes", "folds"}} of each variant with a classifier head, its
+    seeds' probabilities averaged fold by fold, where `sweep.ensemble` is on and there are
+    several seeds; else {}."""
+    if not sweep.get("ensemble", False) or len(sweep.seeds) < 2:
+        return {}
+    out = {}
+    for name in dict.fromkeys(r.variant for r in runs):
+        members = [r for r in runs if r.variant == name]
+        if method.from_config(members[0].config).predicts != "logits":
+            continue  # an SVM predicts: no probabilities to average
+        classes = summaries[(name, members[0].seed)]["classes"]
+        out[(ensemble_name(name), -1)] = {"classes": classes,
+                                          "folds": ensemble.fold_results([r.workdir for r in members], classes)}
+    return out
 
 
 def _fold_means(summaries: dict, name: str) -> dict:

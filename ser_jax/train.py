@@ -274,11 +274,14 @@ def _host_best(state) -> dict:
 
 def _final_evaluation(ctx, state, fold, progress, fold_dir, config, targets=()) -> dict:
     """Val, test and cross-corpus figures of the selected variables; saves them with what
-    inference needs (`model/`, `model.json`) and every split's embeddings (`embeddings.npz`)."""
+    inference needs (`model/`, `model.json`), every split's embeddings (`embeddings.npz`) and,
+    where a head predicts, the val and test class probabilities (`probabilities.npz`)."""
     sources = {t.name: cross_corpus.source(t, ctx.sources["test"]) for t in targets}
-    val, test, x, extra, other = evaluation.final(ctx, state, config.train.svm_c, config.train.svm_kernel,
-                                                  targets=sources)
-    rundir.write_embeddings(fold_dir, x, {s: ctx.sources[s].labels for s in rundir.SPLITS})
+    done = evaluation.final(ctx, state, config.train.svm_c, config.train.svm_kernel, targets=sources)
+    val, test, extra, other = done.val, done.test, done.extra, done.targets
+    rundir.write_embeddings(fold_dir, done.embeddings, {s: ctx.sources[s].labels for s in rundir.SPLITS})
+    if done.probabilities:
+        rundir.write_probabilities(fold_dir, done.probabilities, {s: ctx.sources[s].labels for s in done.probabilities})
     variables = jax.device_get({"params": state.params, "batch_stats": state.batch_stats, "signals": state.signals})
     checkpointing.save_model(fold_dir / rundir.MODEL, variables)
     scaler = ctx.sources["train"].scaler

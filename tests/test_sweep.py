@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from configs import test as test_config
-from ser_jax import sweep
+from ser_jax import rundir, sweep
 from ser_jax.errors import SerJaxError
 
 
@@ -82,6 +82,33 @@ def test_sweep_table_is_complete_and_finished_runs_are_reused(emodb_root, cache_
     second = sweep.run_sweep(config, tmp_path, out=messages.append)
     assert sum("reused" in m for m in messages) == 4 and not any("training in" in m for m in messages)
     assert second["rows"] == first["rows"]
+
+    # seed ensembles: a run that lacks a fold's probabilities gets them back from its saved model
+    fold = tmp_path / "runs" / "S" / "seed_1" / "fold_01"
+    kept = rundir.read_probabilities(fold)
+    (fold / rundir.PROBABILITIES).unlink()
+    config.ensemble = True
+    messages.clear()
+    third = sweep.run_sweep(config, tmp_path, out=messages.append)
+    assert sum("class probabilities of 1 finished folds" in m for m in messages) == 1
+    again = rundir.read_probabilities(fold)
+    for key in kept:
+        np.testing.assert_allclose(again[key], kept[key], rtol=1e-5, atol=1e-6)
+    rows = {r["variant"]: r for r in third["rows"]}
+    assert list(rows) == ["S", "S, seed ensemble", "S+C", "S+C, seed ensemble"]
+    for name in ("S", "S+C"):
+        uas = []
+        for k in range(2):
+            members = [rundir.read_probabilities(tmp_path / "runs" / sweep.slug(name) / f"seed_{s}" / f"fold_{k:02d}")
+                       for s in (0, 1)]
+            predicted = (members[0]["test"] + members[1]["test"]).argmax(axis=1)
+            labels = members[0]["test_labels"]
+            uas.append(np.mean([np.mean(predicted[labels == c] == c) for c in np.unique(labels)]))
+        ensemble = rows[f"{name}, seed ensemble"]
+        assert ensemble["runs"] == 2 and ensemble["ua_mean"] == pytest.approx(np.mean(uas))
+        assert ensemble["pooled_n"] == 39 + 42 and "separation_mean" not in ensemble
+    assert rows["S+C, seed ensemble"]["baseline"] == "S, seed ensemble" and rows["S+C, seed ensemble"]["pairs"] == 2
+    config.ensemble = False
 
     config.base.model.conv_gru.unroll = 5  # how the GRU loop runs, not what it computes: still reused
     messages.clear()

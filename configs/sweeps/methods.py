@@ -12,6 +12,9 @@ fold (ΔUA, Wilcoxon p).
     python run.py --config configs/sweeps/methods.py --workdir workdir/methods_spk --mode=sweep \
         --config.base.train.normalize=speaker
 
+With several seeds, each method with a classifier head also gets a row for its seed ensemble:
+the seeds' class probabilities averaged fold by fold (ser_jax/ensemble.py), no extra training.
+
 Variants are stored as the settings that turn `base` (configs/s.py) into each method's
 config, so `--config.base.<key>=...` changes every variant that does not set that key itself.
 """
@@ -43,4 +46,6 @@ def get_config(variant=None):
     )
     sweep.curves = ()
     sweep.embedding_figures = False
+    # a row for each method's seed ensemble (its seeds' class probabilities averaged per fold)
+    sweep.ensemble = True
     return sweep

@@ -151,7 +151,10 @@ def write_embeddings(fold: Path, x: dict, y: dict) -> None:
 
 def read_embeddings(fold: Path) -> dict | None:
     """{split: [N, D], f"{split}_labels": [N]}, or None where the fold has none."""
-    path = Path(fold) / EMBEDDINGS
+    return _read_arrays(Path(fold) / EMBEDDINGS)
+
+
+def _read_arrays(path: Path) -> dict | None:
     if not path.is_file():
         return None
     with np.load(path) as data:
@@ -166,11 +169,7 @@ def write_probabilities(fold: Path, probabilities: dict, labels: dict) -> None:
 
 def read_probabilities(fold: Path) -> dict | None:
     """{split: [N, C], f"{split}_labels": [N]}, or None where the fold has none."""
-    path = Path(fold) / PROBABILITIES
-    if not path.is_file():
-        return None
-    with np.load(path) as data:
-        return {k: data[k] for k in data.files}
+    return _read_arrays(Path(fold) / PROBABILITIES)
 
 
 def read_results(workdir) -> dict | None:

@@ -1,5 +1,6 @@
-"""Mean ± std test UA of each run of a sweep folder over the folds whose test speaker never
-served to choose the recipe (docs/results/emodb_recipe: validation speakers 08, 09, 10).
+"""Mean ± std test UA of each run of a sweep folder, and of each variant's seed ensemble
+(where it has several seeds with class probabilities), over the folds whose test speaker
+never served to choose the recipe (docs/results/emodb_recipe: validation speakers 08, 09, 10).
 
     python docs/results/emodb_methods/clean_folds.py WORKDIR
 """
@@ -10,17 +11,26 @@ from pathlib import Path
 
 import numpy as np
 
+from ser_jax import ensemble, rundir
+
 TUNING_SPEAKERS = ("08", "09", "10")
+
+
+def _line(name: str, folds: list) -> str:
+    clean = [f["test"]["ua"] for f in folds if f["fold"].split()[0].removeprefix("test=") not in TUNING_SPEAKERS]
+    every = [f["test"]["ua"] for f in folds]
+    return (f"{name}: UA over all {len(every)} folds {100 * np.mean(every):.1f} ± {100 * np.std(every):.1f}; "
+            f"over the {len(clean)} folds never used for tuning {100 * np.mean(clean):.1f} ± {100 * np.std(clean):.1f}")
 
 
 def main(workdir: str) -> None:
     for results in sorted(Path(workdir).glob("runs/*/seed_*/results.json")):
-        folds = json.loads(results.read_text())["folds"]
-        clean = [f["test"]["ua"] for f in folds if f["fold"].split()[0].removeprefix("test=") not in TUNING_SPEAKERS]
-        every = [f["test"]["ua"] for f in folds]
-        print(f"{results.parent.parent.name}/{results.parent.name}: UA over all {len(every)} folds "
-              f"{100 * np.mean(every):.1f} ± {100 * np.std(every):.1f}; over the {len(clean)} folds "
-              f"never used for tuning {100 * np.mean(clean):.1f} ± {100 * np.std(clean):.1f}")
+        print(_line(f"{results.parent.parent.name}/{results.parent.name}", json.loads(results.read_text())["folds"]))
+    for variant in sorted(Path(workdir).glob("runs/*")):
+        members = sorted(d for d in variant.glob("seed_*") if rundir.read_probabilities(d / "fold_00") is not None)
+        if len(members) > 1:
+            classes = json.loads((members[0] / rundir.RESULTS).read_text())["classes"]
+            print(_line(f"{variant.name}, seed ensemble of {len(members)}", ensemble.fold_results(members, classes)))
 
 
 if __name__ == "__main__":

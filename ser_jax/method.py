@@ -159,6 +159,14 @@ def check(config) -> None:
     if config.features.crop_seconds and config.train.get("crop_percentile", 0):
         raise SerJaxError("--config.train.crop_percentile cuts variable-length features, but "
                           "--config.features.crop_seconds > 0 makes them fixed-length: set one of them to 0")
+    warp = config.train.get("freq_warp", 0.0)
+    if not 0 <= warp < 1:
+        raise SerJaxError(f"--config.train.freq_warp={warp}: a relative stretch in [0, 1) (e.g. 0.1); 0: off")
+    windows = config.train.get("eval_windows", 1)
+    if windows != 1 and not config.train.get("crop_percentile", 0):
+        raise SerJaxError(f"--config.train.eval_windows={windows} cuts evaluation windows from utterances longer "
+                          "than --config.train.crop_percentile's length, which is 0 (off): set it > 0 (e.g. 75), or "
+                          "eval_windows=1")
     if encoder.needs_fixed_length and not input_pipeline.fixed_size(config):
         raise SerJaxError(f"--config.model.encoder={config.model.encoder} needs fixed-length features: set "
                           "--config.features.crop_seconds > 0 or --config.train.crop_percentile > 0")

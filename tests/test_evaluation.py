@@ -5,10 +5,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from configs import test as test_config
-from ser_jax import evaluation, feature_cache, features, input_pipeline, metrics, protocols, steps, train
+from ser_jax import evaluation, feature_cache, features, input_pipeline, method, metrics, protocols, steps, train
 from ser_jax.corpora import load_corpus
+from ser_jax.errors import SerJaxError
 
 
 def test_window_start_spreads_windows_from_start_to_end():
@@ -58,3 +60,14 @@ def test_split_pass_averages_the_windows_of_longer_utterances(emodb_root, cache_
     longer = lengths > crop
     assert not np.allclose(start_only["embeddings"][longer], done["embeddings"][longer])  # the windows count
     np.testing.assert_allclose(start_only["embeddings"][~longer], done["embeddings"][~longer], rtol=1e-5, atol=1e-6)
+
+
+def test_eval_windows_below_one_are_refused_naming_the_key():
+    config = test_config.get_config()
+    config.train.eval_windows = 0
+    params = features.FeatureParams.from_config(config.features)
+    with pytest.raises(SerJaxError, match=r"--config\.train\.eval_windows=0"):
+        input_pipeline.InputShape.from_config(config.train, params)
+    config.train.eval_windows = 3  # configs/test.py: fixed 1 s features, no per-fold crop to take windows of
+    with pytest.raises(SerJaxError, match=r"--config\.train\.eval_windows=3 .*crop_percentile"):
+        method.check(config)

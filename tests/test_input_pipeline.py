@@ -8,7 +8,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from ser_jax import feature_cache, features, input_pipeline
+from configs import test as test_config
+from ser_jax import feature_cache, features, input_pipeline, method
+from ser_jax.errors import SerJaxError
 from ser_jax.signals.softmax import Softmax
 
 
@@ -167,6 +169,10 @@ def test_freq_warp_changes_training_batches_only(store):
     np.testing.assert_array_equal(again, x)
     untouched, _ = source.features_of(idx)  # evaluation (no generator): no warp
     np.testing.assert_array_equal(untouched, ref)
+    config = test_config.get_config()
+    config.train.freq_warp = 1.0  # a factor of 0 would divide by zero
+    with pytest.raises(SerJaxError, match=r"--config\.train\.freq_warp=1\.0"):
+        method.check(config)
 
 
 def test_per_utterance_normalisation_uses_each_utterances_own_valid_frames(store):

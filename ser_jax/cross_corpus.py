@@ -163,9 +163,8 @@ def load_targets(config, train_classes, *, out=print) -> list[Target]:
                                    f"({', '.join(train_classes)}); name them with --config.eval.label_map")
         keep = np.flatnonzero(np.isin(corpus.labels, list(mapping)))
         valid = features.valid_frames(corpus.num_samples, params)
-        stats = None
-        if input_pipeline.normalization(config.train) == "speaker":
-            stats = input_pipeline.speaker_statistics(store, corpus.record_index, valid, corpus.speakers)[keep]
+        stats = input_pipeline.corpus_speaker_statistics(config.train, corpus, store)
+        stats = None if stats is None else stats[keep]
         left_out = {c: int(np.sum(corpus.labels == corpus.classes.index(c))) for c in unmapped}
         target = Target(name=f"{corpus.name} ({spec})", store=store, records=corpus.record_index[keep],
                         labels=np.asarray([mapping[int(l)] for l in corpus.labels[keep]], np.int32),

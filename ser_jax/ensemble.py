@@ -71,9 +71,7 @@ def write_missing(config, workdir, *, out=print) -> int:
     store = feature_cache.load_or_compute(corpus, features.FeatureParams.from_config(config.features),
                                           config.cache_dir, workers=config.feature_workers)
     folds = protocols.make_folds(config.protocol, corpus)
-    speaker_stats = input_pipeline.speaker_statistics(
-        store, corpus.record_index, features.valid_frames(corpus.num_samples, store.params), corpus.speakers) \
-        if input_pipeline.normalization(config.train) == "speaker" else None
+    speaker_stats = input_pipeline.corpus_speaker_statistics(config.train, corpus, store)
     for fold_dir in missing:
         k = int(fold_dir.name.split("_")[1])
         ctx = train._prepare(config, corpus, store, folds[k], speaker_stats)
@@ -87,9 +85,8 @@ def write_missing(config, workdir, *, out=print) -> int:
                                          example)
         state = state.replace(params=stored["params"], batch_stats=stored.get("batch_stats", {}))
         done = {s: evaluation.split_pass(ctx, state, s) for s in ("val", "test")}
-        kept = rundir.read_json(fold_dir / rundir.RESULT)["test"]
-        again = metrics.summarize(np.asarray(done["test"]["sums"]["confusion"]), range(ctx.num_classes))
-        if not np.array_equal(np.asarray(again["confusion"]), np.asarray(kept["confusion"])):
+        kept = rundir.read_json(fold_dir / rundir.RESULT)["test"]["confusion"]
+        if not np.array_equal(np.asarray(done["test"]["sums"]["confusion"]), np.asarray(kept)):
             raise SerJaxError(f"{fold_dir}: its saved model no longer gives the test confusion of "
                               f"{fold_dir / rundir.RESULT} (other features or code): retrain that run")
         rundir.write_probabilities(fold_dir, {s: done[s]["probabilities"] for s in done},

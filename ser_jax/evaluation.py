@@ -30,8 +30,7 @@ def split_pass(ctx, state, split: str, source=None) -> dict:
     embeddings averaged; the summed quantities (e.g. reconstruction error) are the first window's."""
     source = ctx.sources[split] if source is None else source
     done = _window_pass(ctx, state, source, 0)
-    longer = np.flatnonzero(source.store.lengths[source.records] > source.shape.crop_frames) \
-        if source.shape.crop_frames and not source.shape.fixed_length and source.shape.windows > 1 else []
+    longer = np.flatnonzero([source.shape.windows_for(n) > 1 for n in source.store.lengths[source.records]])
     if len(longer):
         part = source.subset(longer)
         passes = [_window_pass(ctx, state, part, w) for w in range(1, source.shape.windows)]

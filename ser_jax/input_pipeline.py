@@ -77,6 +77,15 @@ def speaker_statistics(store, records: np.ndarray, valid_frames: np.ndarray, spe
     return np.stack([stats[s] for s in speakers])
 
 
+def corpus_speaker_statistics(train_config, corpus, store) -> np.ndarray | None:
+    """`speaker_statistics` of every utterance of `corpus` over its valid frames where
+    `train_config` asks for per-speaker normalisation; else None."""
+    if normalization(train_config) != "speaker":
+        return None
+    return speaker_statistics(store, corpus.record_index, features.valid_frames(corpus.num_samples, store.params),
+                              corpus.speakers)
+
+
 def fit_scaler(kind: str, store, records: np.ndarray, valid_frames: np.ndarray, *, per_bin: bool = True,
                per_utterance: bool = False, speaker_stats: np.ndarray | None = None) -> Scaler:
     """Statistics of the training fold's utterances, over their valid frames only.
@@ -144,6 +153,11 @@ class InputShape:
     random_crop: bool = False
     per_utterance: bool = False
     windows: int = 1
+
+    def windows_for(self, frames: int) -> int:
+        """Evaluation windows of a `frames`-long utterance: `windows` where it is cut to a
+        shorter `crop_frames`, else 1."""
+        return self.windows if self.crop_frames and not self.fixed_length and frames > self.crop_frames else 1
 
     @classmethod
     def from_config(cls, train_config, params, crop_frames: int = 0) -> "InputShape":

@@ -155,7 +155,7 @@ def _per_fold_outputs(run: TrainedRun, paths):
         outputs = []
         for fold in run.folds:
             shape = dataclasses.replace(run.shape, crop_frames=fold.crop_frames)
-            windows = shape.windows if shape.crop_frames and len(feats) > shape.crop_frames else 1
+            windows = shape.windows_for(len(feats))
             valid = features.valid_frames([len(wav)], run.params)
             outs = [apply(fold.variables, *map(jnp.asarray, input_pipeline.prepare(
                 [feats], fold.scaler, shape, valid, window=w))) for w in range(windows)]

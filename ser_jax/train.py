@@ -112,9 +112,8 @@ def _train_and_evaluate(config, workdir: Path, out) -> dict:
                                   "--workdir for a run with other --config.eval.corpora")
             out(f"fold {k + 1}/{len(folds)} {fold.name}: finished earlier, read from {done}")
             continue
-        if speaker_stats is None and input_pipeline.normalization(config.train) == "speaker":
-            speaker_stats = input_pipeline.speaker_statistics(  # once per run, not per fold
-                store, corpus.record_index, features.valid_frames(corpus.num_samples, store.params), corpus.speakers)
+        if speaker_stats is None:  # once per run, not per fold
+            speaker_stats = input_pipeline.corpus_speaker_statistics(config.train, corpus, store)
         result = _run_fold(config, corpus, store, fold, k, len(folds), workdir, speaker_stats, targets)
         rundir.write_json(done, result)
         results.append(result)

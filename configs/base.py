@@ -112,6 +112,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.normalize = "none"
     config.train.bucket_frames = 100  # variable length: pad to a multiple of this
     config.train.max_frames = 0  # variable length: crop to this many frames; 0: no crop
+    # Variable length (no crop_percentile): training batches cut from pools of this many
+    # batches sorted by length, so each pads to lengths like its own (the strong recipe: 8);
+    # 0: plain shuffled batches
+    config.train.group_by_length = 0
     # Variable-length features (features.crop_seconds=0) cut or zero-padded to one length:
     # this percentile of the training fold's utterance lengths (Tripathi et al.'s rule: 75);
     # 0: off. Evaluation and predict take each utterance's start, or eval_windows windows:
@@ -174,6 +178,7 @@ def strong_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     config.signals.softmax.label_smoothing = 0.1
     config.signals.center.reduce = "mean"  # λ1 means the same whatever the embedding size
     config.signals.center.warmup_steps = 100
+    config.train.group_by_length = 8  # variable-length inputs (001): less padding, same epochs
     if config.model.encoder == "parallel_cnn":
         config.features.n_mels = 64
         config.model.parallel_cnn.channels = 32

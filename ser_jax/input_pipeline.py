@@ -299,6 +299,9 @@ class Source:
       mixup: α of mixup on training batches (the training source only); 0: off.
       warp: each training utterance's raw features stretched in frequency by a factor drawn
         uniformly from [1 − warp, 1 + warp] (`freq_warp`; the training source only); 0: off.
+      group: variable-length training batches are cut from pools of this many batches sorted
+        by length, so a batch pads to lengths like its own (`length_grouped`; the training
+        source only); 0: off.
     """
 
     store: object
@@ -311,6 +314,7 @@ class Source:
     speaker_stats: np.ndarray | None = None
     mixup: float = 0.0
     warp: float = 0.0
+    group: int = 0
 
     def __len__(self) -> int:
         return int(self.records.shape[0])
@@ -361,9 +365,10 @@ def fold_sources(train_config, corpus, store, fold, speaker_stats=None) -> dict:
     train = dataclasses.replace(shape, random_crop=bool(tc.get("random_crop", False)))
     sources = {name: Source(store, corpus.record_index[idx], corpus.labels[idx], scaler, shape, valid[idx],
                             None, rows(idx)) for name, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
+    group = 0 if train.fixed_length or crop else int(tc.get("group_by_length", 0))
     sources["train"] = dataclasses.replace(sources["train"], shape=train, augment=augment,
                                            mixup=float(tc.get("mixup_alpha", 0.0)),
-                                           warp=float(tc.get("freq_warp", 0.0)))
+                                           warp=float(tc.get("freq_warp", 0.0)), group=group)
     return sources
 
 
@@ -376,14 +381,37 @@ def _classify_batch(source: Source, idx: np.ndarray, batch_size: int, rng=None, 
             "length": lengths, "mask": mask}
 
 
+def length_grouped(order: np.ndarray, lengths: np.ndarray, batch_size: int, pool: int,
+                   rng: np.random.Generator) -> list[np.ndarray]:
+    """The full batches of the shuffled `order`, regrouped by length: each run of `pool`
+    batches is sorted by `lengths` and cut into batches again, and the batches are then
+    shuffled. An epoch keeps the same utterances (the remainder smaller than a batch still
+    waits for the next), and a batch holds utterances of similar length, so padding it to its
+    longest costs little."""
+    usable = order[:len(order) - len(order) % batch_size]
+    span = batch_size * pool
+    batches = []
+    for start in range(0, len(usable), span):
+        run = usable[start:start + span]
+        run = run[np.argsort(lengths[run], kind="stable")]
+        batches += [run[i:i + batch_size] for i in range(0, len(run), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def train_batches(source: Source, batch_size: int, *, seed: int, epoch: int) -> Iterator[dict]:
     """Full shuffled batches of one epoch (a remainder smaller than a batch waits for the next),
-    mixed up when `source.mixup` > 0 (`mixup`)."""
+    grouped by length when `source.group` > 0 (`length_grouped`), mixed up when `source.mixup`
+    > 0 (`mixup`)."""
     order = np.random.default_rng([seed, epoch]).permutation(len(source))
     crops = np.random.default_rng([seed, epoch, 11])
     mixing = np.random.default_rng([seed, epoch, 23])
-    for start in range(0, len(order) - batch_size + 1, batch_size):
-        batch = _classify_batch(source, order[start:start + batch_size], batch_size, crops)
+    if source.group:
+        lengths = source.store.lengths[source.records]
+        batches = length_grouped(order, lengths, batch_size, source.group, np.random.default_rng([seed, epoch, 31]))
+    else:
+        batches = [order[start:start + batch_size] for start in range(0, len(order) - batch_size + 1, batch_size)]
+    for idx in batches:
+        batch = _classify_batch(source, idx, batch_size, crops)
         yield mixup(batch, source.mixup, mixing) if source.mixup else batch
 
 

@@ -162,6 +162,9 @@ def check(config) -> None:
     warp = config.train.get("freq_warp", 0.0)
     if not 0 <= warp < 1:
         raise SerJaxError(f"--config.train.freq_warp={warp}: a relative stretch in [0, 1) (e.g. 0.1); 0: off")
+    group = config.train.get("group_by_length", 0)
+    if group < 0:
+        raise SerJaxError(f"--config.train.group_by_length={group}: batches per length-sorted pool (e.g. 8); 0: off")
     windows = config.train.get("eval_windows", 1)
     if windows != 1 and not config.train.get("crop_percentile", 0):
         raise SerJaxError(f"--config.train.eval_windows={windows} cuts evaluation windows from utterances longer "

@@ -175,6 +175,43 @@ def test_freq_warp_changes_training_batches_only(store):
         method.check(config)
 
 
+def test_length_grouped_batches_sort_each_pool_and_keep_the_epochs_utterances():
+    lengths = np.array([50, 10, 80, 20, 70, 30, 60, 40, 90])
+    order = np.array([5, 2, 7, 0, 3, 6, 1, 4, 8])
+    batches = input_pipeline.length_grouped(order, lengths, 2, 2, np.random.default_rng(0))
+    # pool [5, 2, 7, 0] by length (30, 80, 40, 50) → [5, 7], [0, 2]; pool [3, 6, 1, 4]
+    # (20, 60, 10, 70) → [1, 3], [6, 4]; 8 is the remainder (waits for the next epoch)
+    expected = [[5, 7], [0, 2], [1, 3], [6, 4]]
+    assert [b.tolist() for b in batches] == [expected[i] for i in np.random.default_rng(0).permutation(4)]
+
+
+def test_training_batches_grouped_by_length_pad_less_and_see_the_same_utterances():
+    rng = np.random.default_rng(1)
+    frames = rng.permutation(np.arange(5, 125))[:64]  # distinct: a length names its utterance
+    store = _store([rng.normal(0, 1, (n, 4)) for n in frames])
+    scaler = input_pipeline.Scaler("none", (0.0,), (1.0,))
+    shape = input_pipeline.InputShape(False, bucket_frames=10)
+    plain = input_pipeline.Source(store, np.arange(64), np.arange(64, dtype=np.int32) % 7, scaler, shape)
+    grouped = dataclasses.replace(plain, group=4)
+    padded = {}
+    for name, source in (("plain", plain), ("grouped", grouped)):
+        batches = list(input_pipeline.train_batches(source, 8, seed=3, epoch=2))
+        assert len(batches) == 8
+        rows = np.concatenate([b["length"] for b in batches])
+        assert sorted(rows.tolist()) == sorted(frames.tolist())  # every utterance once, whole
+        padded[name] = sum(b["x"].shape[1] for b in batches)
+        for b in batches:  # labels travel with their utterances
+            assert [int(np.flatnonzero(frames == n)[0]) % 7 for n in b["length"]] == b["label"].tolist()
+    assert padded["grouped"] < 0.8 * padded["plain"]
+
+
+def test_a_negative_group_by_length_is_refused():
+    config = test_config.get_config()
+    config.train.group_by_length = -1
+    with pytest.raises(SerJaxError, match=r"--config\.train\.group_by_length=-1"):
+        method.check(config)
+
+
 def test_per_utterance_normalisation_uses_each_utterances_own_valid_frames(store):
     scaler = input_pipeline.Scaler("none", (0.0,), (1.0,))
     shape = input_pipeline.InputShape(False, bucket_frames=50, per_utterance=True)

@@ -266,3 +266,25 @@ def test_mixup_mixes_rows_with_a_dominant_label_and_the_softmax_loss_mixes_targe
            "mask": jnp.ones(2)}
     total, terms = Softmax().loss(out, two, {}, step=0)
     assert float(terms["loss/ce"]) == pytest.approx(0.720095, abs=1e-5) and float(total) == float(terms["loss/ce"])
+
+
+def test_fold_sources_group_variable_length_training_batches_only(emodb_root, cache_dir):
+    from ser_jax import protocols
+    from ser_jax.corpora import load_corpus
+
+    config = test_config.get_config()
+    config.data.root, config.cache_dir = str(emodb_root), str(cache_dir)
+    config.features.crop_seconds = 0.0  # variable length
+    config.train.group_by_length = 8
+    corpus = load_corpus(config.data, config.cache_dir)
+    store = feature_cache.load_or_compute(corpus, features.FeatureParams.from_config(config.features),
+                                          config.cache_dir, workers=1, progress=False)
+    fold = protocols.make_folds(config.protocol, corpus)[0]
+    sources = input_pipeline.fold_sources(config.train, corpus, store, fold)
+    assert [sources[name].group for name in ("train", "val", "test")] == [8, 0, 0]
+    grouped = list(input_pipeline.train_batches(sources["train"], 16, seed=0, epoch=0))
+    plain = list(input_pipeline.train_batches(dataclasses.replace(sources["train"], group=0), 16, seed=0, epoch=0))
+    assert len(grouped) == len(plain) == len(sources["train"]) // 16
+    assert sum(b["x"].shape[1] for b in grouped) < sum(b["x"].shape[1] for b in plain)  # EmoDB: 1.2–9 s
+    config.train.crop_percentile = 75.0  # one length for every batch: nothing to group
+    assert input_pipeline.fold_sources(config.train, corpus, store, fold)["train"].group == 0

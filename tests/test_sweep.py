@@ -1,6 +1,7 @@
 """The sweep runner on configs/test.py-sized runs, and its paired test on known inputs."""
 
 import csv
+import importlib
 import json
 
 import ml_collections
@@ -144,3 +145,25 @@ def test_every_variant_is_compared_with_the_reference_fold_by_fold(tmp_path):
     config.reference = "nope"
     with pytest.raises(SerJaxError, match="reference='nope' is not a variant"):
         sweep.expand(config, tmp_path)
+
+
+@pytest.mark.parametrize("name", ["methods", "methods:paper", "paper_vs_strong", "table1", "dai", "pdt"])
+def test_every_sweep_file_expands_into_checked_runs(name, tmp_path):
+    module, _, variant = name.partition(":")
+    config = importlib.import_module(f"configs.sweeps.{module}").get_config(*([variant] if variant else []))
+    runs = sweep.expand(config, tmp_path)  # each variant's config passes method.check
+    assert len(runs) == len(config.variants) * len(config.seeds)
+
+
+def test_paper_vs_strong_reuses_the_methods_sweeps_runs_and_trains_the_papers_settings(tmp_path):
+    from configs import sac
+    from configs.sweeps import methods, paper_vs_strong
+
+    both = {(r.variant, r.seed): r for r in sweep.expand(paper_vs_strong.get_config(), tmp_path)}
+    for run in sweep.expand(methods.get_config(), tmp_path):  # same folder, same settings: reused
+        assert both[(run.variant, run.seed)].workdir == run.workdir
+        assert rundir.flatten(both[(run.variant, run.seed)].config.to_dict()) == rundir.flatten(run.config.to_dict())
+    paper = both[("S+A+C, paper", 0)].config
+    expected = sac.get_config("paper")
+    assert rundir.flatten(paper.to_dict()) == rundir.flatten(expected.to_dict())
+    assert {v[0]: v[1] for v in paper_vs_strong.get_config().variants}["S+A+C"] == "S+A+C, paper"  # compared with it

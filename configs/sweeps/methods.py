@@ -25,6 +25,9 @@ from configs import dai, egemaps_svm, pdt, s, sa, sac, sc
 from ser_jax import sweep as sweeps
 
 REFERENCE = "eGeMAPS + SVM"
+# (variant name, its baseline, its config module): the methods of the table, in its order
+METHODS = (("S", "", s), ("S+A", "S", sa), ("S+C", "S", sc), ("S+A+C", "S", sac),
+           ("CNN+BiGRU+center (001)", "", dai), ("pairwise task + SVM (002)", "", pdt))
 
 
 def get_config(variant=None):
@@ -35,15 +38,8 @@ def get_config(variant=None):
     sweep.only = ()
     sweep.reference = REFERENCE
     between = lambda config: sweeps.settings_between(sweep.base, config)  # noqa: E731
-    sweep.variants = (
-        (REFERENCE, "", between(egemaps_svm.get_config())),
-        ("S", "", ()),
-        ("S+A", "S", between(sa.get_config(variant))),
-        ("S+C", "S", between(sc.get_config(variant))),
-        ("S+A+C", "S", between(sac.get_config(variant))),
-        ("CNN+BiGRU+center (001)", "", between(dai.get_config(variant))),
-        ("pairwise task + SVM (002)", "", between(pdt.get_config(variant))),
-    )
+    sweep.variants = ((REFERENCE, "", between(egemaps_svm.get_config())),) + tuple(
+        (name, baseline, between(module.get_config(variant))) for name, baseline, module in METHODS)
     sweep.curves = ()
     sweep.embedding_figures = False
     # a row for each method's seed ensemble (its seeds' class probabilities averaged per fold)

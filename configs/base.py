@@ -6,7 +6,7 @@
 
 import ml_collections
 
-from ser_jax import features, method
+from ser_jax import features, input_pipeline, method
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -180,7 +180,8 @@ def strong_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     config.signals.softmax.label_smoothing = 0.1
     config.signals.center.reduce = "mean"  # λ1 means the same whatever the embedding size
     config.signals.center.warmup_steps = 100
-    config.train.group_by_length = 8  # variable-length inputs (001): less padding, same epochs
+    if not input_pipeline.fixed_size(config):  # variable-length inputs (001): less padding, same epochs
+        config.train.group_by_length = 8
     if config.model.encoder == "parallel_cnn":
         config.features.n_mels = 64
         config.model.parallel_cnn.channels = 32

@@ -94,11 +94,17 @@ def flatten(config) -> dict:
     return flat
 
 
+# Keys added after runs were written whose default is not the old behaviour everywhere, with
+# the value that is: a run whose config.json lacks one was trained with that value.
+BEFORE_KEY_EXISTED = {"train.group_by_length": 0}
+
+
 def check_same_settings(workdir, config) -> None:
     """Refuses a WORKDIR that holds a run of other settings: resuming it would mix folds (or
     epochs) trained one way with folds trained another, under a config.json naming only one.
     Machine keys may differ; keys only one side has come from a newer or older ser_jax (new
-    keys default to the old behaviour), every key both have must agree.
+    keys default to the old behaviour; those in BEFORE_KEY_EXISTED must then have their old
+    value), every key both have must agree.
 
     Raises:
       SerJaxError: naming the differing keys with both values.
@@ -111,6 +117,7 @@ def check_same_settings(workdir, config) -> None:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise SerJaxError(f"{path} is damaged ({err}): use a new --workdir, or delete {workdir}") from None
     new = {k: json.dumps(v) for k, v in flatten(json.loads(config.to_json_best_effort())).items()}
+    old.update({k: json.dumps(v) for k, v in BEFORE_KEY_EXISTED.items() if k in new and k not in old})
     changed = sorted(k for k in set(old) & set(new) if old[k] != new[k])
     if changed:
         shown = ", ".join(f"{k} {old[k]} → {new[k]}" for k in changed[:4]) + (" ..." if len(changed) > 4 else "")

@@ -58,6 +58,20 @@ def test_machine_keys_may_differ_and_more_folds_is_the_same_run(finished, emodb_
     assert len(summary["folds"]) == 2
 
 
+def test_a_run_from_before_a_key_existed_resumes_only_with_the_keys_old_value(finished, emodb_root, cache_dir,
+                                                                              tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    written = json.loads((copy / rundir.CONFIG).read_text())
+    del written["train"]["group_by_length"]  # as a run written before length grouping existed
+    (copy / rundir.CONFIG).write_text(json.dumps(written))
+    grouped = _config(emodb_root, cache_dir, epochs=2, group_by_length=8)
+    with pytest.raises(SerJaxError, match=r"other settings \(train\.group_by_length 0 → 8\)"):
+        train.train_and_evaluate(grouped, copy, out=lambda _: None)
+    summary = train.train_and_evaluate(_config(emodb_root, cache_dir, epochs=2), copy, out=lambda _: None)
+    assert len(summary["folds"]) == 1  # the old value: the same run, reused
+
+
 def test_train_reports_and_writes_what_the_corpus_skipped(emodb_root, cache_dir, tmp_path):
     wavs = sorted((emodb_root / "wav").glob("*.wav"))
     good = [w for w in wavs if w.stem[5] in "WFNT" and w.stem[:2] in ("03", "08", "09", "10")]

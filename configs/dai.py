@@ -9,6 +9,9 @@ Model: conv blocks → BiGRU(128 per direction) → FC1 z → FC2; class-weighte
 (ω_j ∝ 1/n_j) + λ·center loss with global centers moving toward each batch's class means
 at rate α (λ = 0.3 and α = 0.5: the talk's sweep settings). Adam (optimizer and rate not
 given in the talk: 1e-3). --config.signals.center.weight=0 gives the without-center-loss setting.
+The strong recipe averages the center loss over z's 128 dimensions, where λ = 0.3 is a light
+term (1-2 % of the loss); the talk's balance (its loss summed) is λ = 38.4, which did not do
+better on validation (docs/results/emodb_recipe).
 
     python run.py --config configs/dai.py --workdir workdir/dai                # strong recipe (default)
     python run.py --config configs/dai.py:paper --workdir workdir/dai_paper    # the paper's settings

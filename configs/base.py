@@ -112,9 +112,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.normalize = "none"
     config.train.bucket_frames = 100  # variable length: pad to a multiple of this
     config.train.max_frames = 0  # variable length: crop to this many frames; 0: no crop
-    # Variable length (no crop_percentile): training batches cut from pools of this many
-    # batches sorted by length, so each pads to lengths like its own (the strong recipe: 8);
-    # 0: plain shuffled batches
+    # Variable length (no crop_percentile): training batches of utterances (not pairs) cut from
+    # pools of this many batches sorted by length, so each pads to lengths like its own (the
+    # strong recipe: 8); 0: plain shuffled batches
     config.train.group_by_length = 0
     # Variable-length features (features.crop_seconds=0) cut or zero-padded to one length:
     # this percentile of the training fold's utterance lengths (Tripathi et al.'s rule: 75);

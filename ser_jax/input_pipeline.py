@@ -301,7 +301,7 @@ class Source:
         uniformly from [1 − warp, 1 + warp] (`freq_warp`; the training source only); 0: off.
       group: variable-length training batches are cut from pools of this many batches sorted
         by length, so a batch pads to lengths like its own (`length_grouped`; the training
-        source only); 0: off.
+        source's utterance batches only: pair batches are drawn as the paper draws pairs); 0: off.
     """
 
     store: object

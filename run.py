@@ -29,12 +29,13 @@ from ser_jax.errors import SerJaxError
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py).",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Folder for this run's outputs.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "describe", "predict", "embed", "sweep"],
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "describe", "predict", "embed", "sweep", "status"],
                           "train: train and evaluate every fold (resumes if WORKDIR holds a run); "
                           "describe: report corpus, folds, feature cache and model size; "
                           "predict / embed: class probabilities / embeddings of --audio files with "
                           "the run in WORKDIR (its own config.json is used); "
-                          "sweep: every variant × seed of a configs/sweeps/ file, then one comparison table.")
+                          "sweep: every variant × seed of a configs/sweeps/ file, then one comparison table; "
+                          "status: how far the run in WORKDIR (or each run of a sweep) got, training nothing.")
 _AUDIO = flags.DEFINE_list("audio", [], "predict/embed: audio files (any format, rate, channels, length).")
 _OUTPUT = flags.DEFINE_string("output", None, "predict: JSON file to write; embed: .npz file to write.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False,
@@ -100,18 +101,22 @@ def main(argv) -> None:
                                    process_id=_PROCESS_ID.value)
     config = _CONFIG.value
     is_sweep = "variants" in config
-    if is_sweep != (_MODE.value == "sweep"):
+    if is_sweep != (_MODE.value == "sweep") and _MODE.value != "status":
         raise app.UsageError("--mode=sweep takes a configs/sweeps/ file, the other modes an experiment config")
     experiment = config.base if is_sweep else config
     resolve_paths(experiment, os.environ)
     _compilation_cache(experiment.cache_dir, os.environ)
-    from ser_jax import describe, method, sweep, train  # after flag parsing: keeps --help fast
+    from ser_jax import describe, method, status, sweep, train  # after flag parsing: keeps --help fast
 
     try:
         if not is_sweep and _MODE.value in ("train", "describe"):
             method.from_config(config)  # an impossible method stops here, naming its keys
         if _MODE.value == "describe":
             describe.describe(config, workdir=_WORKDIR.value)
+        elif _MODE.value == "status":
+            if not _WORKDIR.value:
+                raise app.UsageError("--mode=status needs --workdir (the run's, or the sweep's)")
+            status.report(config, _WORKDIR.value)
         elif _MODE.value == "sweep":
             if not _WORKDIR.value:
                 raise app.UsageError("--mode=sweep needs --workdir (where the runs and the comparison go)")

@@ -97,3 +97,11 @@ def test_an_impossible_method_is_refused_in_one_line_before_any_work(emodb_root,
     line, = result.stderr.strip().splitlines()
     assert line.startswith("error: --config.signals.reconstruction.weight") and "--config.model.encoder=conv_gru" in line
     assert not (tmp_path / "cache").exists() and not (tmp_path / "run").exists()  # nothing was built
+
+
+def test_status_reads_a_workdir_without_training(described):
+    _, workdir, env = described  # the describe run's workdir holds no training run
+    result = _run(["--config", "configs/test.py", "--workdir", str(workdir), "--mode=status"], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == f"{workdir}: not started"
+    assert not (workdir / "config.json").exists()  # nothing written

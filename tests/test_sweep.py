@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import test as test_config
-from ser_jax import rundir, sweep
+from ser_jax import rundir, status, sweep
 from ser_jax.errors import SerJaxError
 
 
@@ -108,6 +108,7 @@ def test_sweep_table_is_complete_and_finished_runs_are_reused(emodb_root, cache_
         ensemble = rows[f"{name}, seed ensemble"]
         assert ensemble["runs"] == 2 and ensemble["ua_mean"] == pytest.approx(np.mean(uas))
         assert ensemble["pooled_n"] == 39 + 42 and "separation_mean" not in ensemble
+
     assert rows["S+C, seed ensemble"]["baseline"] == "S, seed ensemble" and rows["S+C, seed ensemble"]["pairs"] == 2
     config.ensemble = False
 
@@ -119,6 +120,21 @@ def test_sweep_table_is_complete_and_finished_runs_are_reused(emodb_root, cache_
     config.base.train.epochs = 2  # other settings in the same folder: refused, not mixed in
     with pytest.raises(SerJaxError, match="other settings.*train.epochs"):
         sweep.run_sweep(config, tmp_path, out=messages.append)
+
+    # --mode=status: each run's standing, read from its files. With the settings above every
+    # run is of other settings (said, not counted as theirs); then, with the runs' settings, a
+    # seed never run and a run cut back to one finished fold and one epoch of its second
+    assert "other settings (train.epochs 1 → 2)" in status.report(config, tmp_path, out=lambda _: None)[0]
+    config.base.train.epochs = 1
+    config.seeds = (0, 1, 2)
+    run = tmp_path / "runs" / "S+C" / "seed_1"
+    (run / rundir.RESULTS).unlink()
+    (rundir.fold_dir(run, 1) / rundir.RESULT).unlink()
+    lines = status.report(config, tmp_path, out=lambda _: None)
+    s_mean = rundir.read_results(tmp_path / "runs" / "S" / "seed_0")["mean"]["ua"]
+    assert lines[0] == f"S seed 0: finished: 2 folds, test UA {100 * s_mean:.1f} ± " + lines[0].split("± ")[1]
+    assert lines[2] == "S seed 2: not started"
+    assert lines[4] == "S+C seed 1: 1 of 2 folds done; fold 2 at epoch 1 of 1"
 
 
 def test_every_variant_is_compared_with_the_reference_fold_by_fold(tmp_path):

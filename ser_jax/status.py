@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ser_jax import protocols, rundir
+from ser_jax import protocols, rundir, sweep
 from ser_jax.corpora import load_corpus
 from ser_jax.errors import SerJaxError
 
@@ -46,8 +46,6 @@ def folds_of(config) -> int:
 def report(config, workdir, *, out=print) -> list[str]:
     """Prints and returns one line per run: `config` is an experiment (its run in WORKDIR) or a
     sweep (each variant × seed under WORKDIR/runs)."""
-    from ser_jax import sweep  # the sweep runner imports training; status needs only its layout
-
     runs = ([(f"{r.variant} seed {r.seed}", r.config, r.workdir) for r in sweep.expand(config, workdir)]
             if "variants" in config else [(str(workdir), config, Path(workdir))])
     counts: dict = {}

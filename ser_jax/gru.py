@@ -105,7 +105,8 @@ def bidirectional(seq: jax.Array, lengths: jax.Array, features: int, dtype=jnp.f
     w_in, b_in, w_state = w_in.astype(dtype), b_in.astype(dtype), w_state.astype(dtype)
     b_hn = b_hn[:, None, :].astype(jnp.float32)  # added to the float32 gates
     x = seq.astype(dtype)
-    gates_in = jnp.einsum("btd,kdg->ktbg", x, w_in) + b_in[:, None, None, :]  # [2, T, B, 3H]
+    gates_in = jnp.einsum("btd,kdg->ktbg", x, w_in, preferred_element_type=jnp.float32).astype(dtype)
+    gates_in = gates_in + b_in[:, None, None, :]  # [2, T, B, 3H]
     gates_in = jnp.stack([gates_in[0], gates_in[1, ::-1]], axis=1)  # [T, 2, B, 3H]: step s, direction
     steps = jnp.arange(t)
     times = jnp.stack([steps, t - 1 - steps], axis=1)  # [T, 2]: frame each direction reads

@@ -8,6 +8,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 
 def _route(x: jax.Array, pooled: jax.Array, g: jax.Array) -> jax.Array:
@@ -115,9 +116,24 @@ def _valid_half_max_pool_bwd(residuals, g):
 valid_half_max_pool.defvjp(_valid_half_max_pool_fwd, _valid_half_max_pool_bwd)
 
 
+def dot_float32_sums(lhs, rhs, dimension_numbers, precision=None, **_):
+    """`lax.dot_general` that sums in float32 whatever its operands' dtype, its result in theirs.
+
+    A bfloat16 product that returns bfloat16 runs on XLA:CPU at float32 speed or below; asked for
+    a float32 result it reaches the CPU's bf16 matrix units (one core of an AMX Xeon: ~1 TFLOP/s
+    against ~0.17, `benchmarks/gemm.py --dtypes=bfloat16,bfloat16_out`), and its sums are not
+    rounded to bf16 on the way. The same product for float32 operands."""
+    out = lax.dot_general(lhs, rhs, dimension_numbers, precision=precision, preferred_element_type=jnp.float32)
+    return out.astype(jnp.result_type(lhs, rhs))
+
+
+# flax's Dense (same parameters, names and initialisation) with its product summed in float32
+Dense = functools.partial(nn.Dense, dot_general=dot_float32_sums)
+
+
 def fc_bn_relu(x: jax.Array, width: int, name: str, *, train: bool, momentum: float, dtype) -> jax.Array:
     """Dense `{name}_fc` → BatchNorm `{name}_bn` → ReLU, created in the calling module."""
-    y = nn.Dense(width, dtype=dtype, name=f"{name}_fc")(x)
+    y = Dense(width, dtype=dtype, name=f"{name}_fc")(x)
     y = nn.BatchNorm(use_running_average=not train, momentum=momentum, dtype=dtype, name=f"{name}_bn")(y)
     return nn.relu(y)
 

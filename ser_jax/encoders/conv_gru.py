@@ -79,5 +79,5 @@ class ConvGRU(Encoder):
             lengths = jnp.maximum(lengths // 2, 1)
         seq = h.reshape(h.shape[0], h.shape[1], -1)
         last_fwd, last_bwd = gru.bidirectional(seq, lengths, self.gru_units, dtype=self.dtype, unroll=self.gru_unroll)
-        z = nn.Dense(self.z_dim, dtype=self.dtype, name="fc1")(jnp.concatenate([last_fwd, last_bwd], axis=-1))
+        z = layers.Dense(self.z_dim, dtype=self.dtype, name="fc1")(jnp.concatenate([last_fwd, last_bwd], axis=-1))
         return Encoded(embedding=z, head_input=nn.relu(z))

@@ -40,7 +40,7 @@ class SattCNN(nn.Module):
             h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, dtype=self.dtype)(h))
             h = layers.max_pool(h, (2, 2))
         flat = h.reshape(h.shape[0], -1)
-        return nn.Dense(self.embed_dim, dtype=self.dtype)(flat), flat
+        return layers.Dense(self.embed_dim, dtype=self.dtype)(flat), flat
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

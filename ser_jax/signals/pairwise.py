@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ser_jax import input_pipeline, losses
+from ser_jax import input_pipeline, layers, losses
 from ser_jax.signals.base import Signal
 
 
@@ -59,8 +59,8 @@ class Pairwise(Signal):
         if not pairs:
             return {}
         e1, e2 = jnp.split(enc.embedding, 2, axis=0)
-        h = nn.relu(nn.Dense(self.hidden, dtype=encoder.dtype, name="disc_hidden")(jnp.concatenate([e1, e2], -1)))
-        return {"pair_logits": nn.Dense(2, dtype=encoder.dtype, name="disc_out")(h).astype(jnp.float32),
+        h = nn.relu(layers.Dense(self.hidden, dtype=encoder.dtype, name="disc_hidden")(jnp.concatenate([e1, e2], -1)))
+        return {"pair_logits": layers.Dense(2, dtype=encoder.dtype, name="disc_out")(h).astype(jnp.float32),
                 "pair_embeddings": (e1.astype(jnp.float32), e2.astype(jnp.float32))}
 
     def loss(self, out, batch, state, *, step):

@@ -76,8 +76,8 @@ class Reconstruction(Signal):
                               dtype=encoder.dtype)
         r = nn.Dropout(encoder.head_dropout, deterministic=not train)(r)
         for i, width in enumerate(self.decoder_dims):
-            r = nn.relu(nn.Dense(width, dtype=encoder.dtype, name=f"decoder_{i}")(r))
-        r = nn.Dense(frames * bins, dtype=encoder.dtype, name="decoder_out")(r)
+            r = nn.relu(layers.Dense(width, dtype=encoder.dtype, name=f"decoder_{i}")(r))
+        r = layers.Dense(frames * bins, dtype=encoder.dtype, name="decoder_out")(r)
         return {"reconstruction": nn.sigmoid(r.astype(jnp.float32)).reshape(batch, frames, bins)}
 
     def loss(self, out, batch, state, *, step):

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ser_jax import losses
+from ser_jax import layers, losses
 from ser_jax.errors import SerJaxError
 from ser_jax.signals.base import Signal
 
@@ -49,7 +49,7 @@ class Softmax(Signal):
         y = enc.head_input
         if encoder.head_dropout:
             y = nn.Dropout(encoder.head_dropout, deterministic=not train)(y)
-        logits = nn.Dense(num_classes, dtype=encoder.dtype, name=encoder.head_name)(y)
+        logits = layers.Dense(num_classes, dtype=encoder.dtype, name=encoder.head_name)(y)
         return {"logits": logits.astype(jnp.float32)}
 
     def init_state(self, *, num_classes, embed_dim, train_labels) -> dict:

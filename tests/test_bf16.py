@@ -2,13 +2,14 @@
 
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from ser_jax import steps
+from ser_jax import layers, steps
 from ser_jax.encoders.conv_gru import ConvGRU
 from ser_jax.encoders.parallel_cnn import ParallelCNN
 from ser_jax.encoders.satt import Satt
@@ -56,3 +57,19 @@ def test_bf16_loss_within_tolerance_of_float32(name):
     # stated tolerance: 2 % of the float32 loss (bf16 keeps 8 bits of mantissa, ~0.4 % per value)
     assert losses["bf16"] == pytest.approx(losses["f32"], rel=2e-2)
     assert losses["bf16"] != losses["f32"]  # the bf16 path really computed in bf16
+
+
+def test_dense_sums_bf16_products_in_float32():
+    """256 + 1 + 1 + 1 + 1: summed in bf16 each +1 rounds away (256 + 1 → 256, ties to even);
+    summed in float32 it is 260, which bf16 holds exactly. layers.Dense keeps flax Dense's
+    parameters (names, shapes) and returns the operands' dtype."""
+    x = jnp.asarray([[256.0, 1.0, 1.0, 1.0, 1.0]], jnp.bfloat16)
+    ours, flax_dense = layers.Dense(1, use_bias=False, dtype=jnp.bfloat16), nn.Dense(1, use_bias=False)
+    params = ours.init(jax.random.PRNGKey(0), x)
+    assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(flax_dense.init(jax.random.PRNGKey(0), x))
+    params = jax.tree_util.tree_map(jnp.ones_like, params)
+    y = ours.apply(params, x)
+    assert y.dtype == jnp.bfloat16
+    assert float(y[0, 0]) == 260.0
+    # the sum rounded to bf16 at each step would lose every +1
+    assert float(functools.reduce(lambda s, v: (s + v).astype(jnp.bfloat16), x[0])) == 256.0

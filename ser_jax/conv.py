@@ -1,4 +1,5 @@
-"""Stride-1 2-D convolution whose weight gradient can be computed by GEMMs.
+"""Stride-1 2-D convolution whose weight gradient can be computed by GEMMs, or, when its
+output is max-pooled over its halves, from the input patches under the maxima alone.
 
 XLA:CPU computes a convolution's weight gradient (its backward-filter convolution) slowly:
 measured on one core, 1.7–8× slower than GEMMs giving the same numbers, on every 3 × 3
@@ -19,8 +20,21 @@ the weight gradient be chosen:
   - Measured on 2 cores, the full steps were fastest this way. Scanning the parallel
     CNN's large kernels too, or scanning 2 or 4 utterances a step, was slower: XLA runs
     the layers' independent weight gradients side by side.
-- `auto`: `gemm` on CPU, `xla` elsewhere (GPU convolutions are cuDNN's, and a GEMM there
-  would run at TF32 by default).
+- `pooled`: for a convolution whose output is max-pooled over its time and frequency
+  halves (the parallel CNN's paths, `conv_half_max_pool`): convolution and pooling are one
+  operation that keeps, per pooled value, the position of its maximum, and whose weight
+  gradient reads only the kh × kw input patch under each maximum: dW[tap] = Σ g · patch,
+  B·4·C_out patches in place of the im2col matrix of every position and its GEMM (all other
+  positions have a zero gradient). A tie within a quadrant gives the gradient to its first
+  position (row-major), as PyTorch's max-pool does; the two-step path (`gemm`, `xla`) gives
+  every tied position the full gradient (`layers.max_pool`). On EmoDB the two differ
+  almost nowhere: 9 extra tied positions for 98,304 quadrant maxima (six training batches
+  of fold 1, default S config, initial kernels). The forward is the same convolution, and
+  the last output column of an odd width (in no half) is not computed. Default parallel
+  CNN step on one core of an AMX Xeon: ~215–245 ms with `gemm`, ~85 ms with `pooled`
+  (docs/benchmarks.md). Other convolutions: refused.
+- `auto`: on CPU `pooled` where a convolution is pooled that way, else `gemm`; `xla`
+  elsewhere (GPU convolutions are cuDNN's, and a GEMM there would run at TF32 by default).
 """
 
 from __future__ import annotations
@@ -31,7 +45,9 @@ import numpy as np
 from flax import linen as nn
 from jax import lax
 
-WEIGHT_GRADS = ("auto", "xla", "gemm")
+from ser_jax import layers
+
+WEIGHT_GRADS = ("auto", "xla", "gemm", "pooled")
 PADDINGS = ("VALID", "SAME")
 _DIMS = ("NHWC", "HWIO", "NHWC")
 
@@ -108,12 +124,18 @@ def _backward(residuals, g):
 _conv_gemm_grad.defvjp(_forward, _backward)
 
 
-def resolve(weight_grad: str) -> str:
-    """`auto` → the formulation for the default backend."""
+def resolve(weight_grad: str, *, pooled: bool = False) -> str:
+    """`auto` → the formulation for the default backend; `pooled`: whether the convolution
+    is one of `conv_half_max_pool` (the only place the `pooled` formulation applies)."""
     if weight_grad not in WEIGHT_GRADS:
         raise ValueError(f"conv weight gradient {weight_grad!r} is not one of {WEIGHT_GRADS}")
+    if weight_grad == "pooled" and not pooled:
+        raise ValueError("`pooled` applies only to convolutions max-pooled over their halves "
+                         "(the parallel CNN); use auto, gemm or xla")
     if weight_grad == "auto":
-        return "gemm" if jax.default_backend() == "cpu" else "xla"
+        if jax.default_backend() != "cpu":
+            return "xla"
+        return "pooled" if pooled else "gemm"
     return weight_grad
 
 
@@ -134,6 +156,90 @@ def conv2d(x: jax.Array, kernel: jax.Array, *, padding: str = "VALID", weight_gr
     return (_conv_gemm_grad if resolve(weight_grad) == "gemm" else _xla_conv)(x, kernel)
 
 
+def _pool_with_positions(y: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """`layers.valid_half_max_pool(y, lengths)` [B, 2, 2, C] of y [B, H, W, C], and int32
+    [B, 2, 2, C]: the flat position (row · W + column) of each maximum, the first in row-major
+    order where it ties; H · W where there is none (a NaN maximum).
+
+    Row by row first (each row's maximum in each column half and its first column: one pass
+    over y per half), then over the rows of each time half on the [B, H, C] row maxima: ~6 ms
+    for the default parallel CNN's largest layer on one core, against ~35 ms for comparing
+    every element with its quadrant's maximum."""
+    b, h, w, c = y.shape
+    w2 = w // 2
+    halves = layers._time_halves(lengths, h)  # [B, H, 2]
+    rows = jnp.arange(h)[None, :, None]
+    if w % 2:
+        raise ValueError(f"an even width is pooled here, not {w}")
+    pooled, positions = [], []  # per time half
+    by_half = y.reshape(b, h, 2, w2, c)  # w even: a bitcast, no copy (XLA:CPU copies a slice)
+    row_max = by_half.max(axis=3)  # [B, H, 2, C]: each row's maximum in each column half
+    first_column = jnp.where(by_half == row_max[:, :, :, None], jnp.arange(w2)[None, None, None, :, None],
+                             w2).min(axis=3) + jnp.array([0, w2])[None, None, :, None]
+    for k in (0, 1):
+        inside = halves[:, :, k, None, None]
+        top = jnp.where(inside, row_max, -jnp.inf).max(axis=1)  # [B, 2, C]
+        row = jnp.where(inside & (row_max == top[:, None]), rows[..., None], h).min(axis=1)  # [B, 2, C]
+        column = jnp.take_along_axis(first_column, jnp.minimum(row, h - 1)[:, None], axis=1)[:, 0]
+        pooled.append(top)
+        positions.append(jnp.where(row < h, row * w + column, h * w))
+    return jnp.stack(pooled, axis=1), jnp.stack(positions, axis=1).astype(jnp.int32)
+
+
+@jax.custom_vjp
+def _conv_pool(x: jax.Array, kernel: jax.Array, lengths: jax.Array) -> jax.Array:
+    return layers.valid_half_max_pool.fun(_cpu_conv(x, kernel), lengths)
+
+
+def _conv_pool_forward(x, kernel, lengths):
+    pooled, positions = _pool_with_positions(_cpu_conv(x, kernel), lengths)
+    return pooled, (x, kernel, positions)
+
+
+def _conv_pool_backward(residuals, g):
+    """g [B, 2, 2, C_out] reaches only the position of each maximum: dW sums g times the
+    input patch there, dx adds g times the kernel there."""
+    x, kernel, positions = residuals
+    kh, kw, cin, cout = kernel.shape
+    b, height, width, _ = x.shape
+    w_out = width - kw + 1
+    corner = (positions // w_out) * width + positions % w_out  # the patch's top-left, flat in x
+    corner = jnp.where(positions < (height - kh + 1) * w_out, corner, height * width)  # none: out of range
+    tap = (np.arange(kh)[:, None] * width + np.arange(kw)[None, :]).reshape(-1)
+    # one flat index into x [B·H·W, C_in] per (example, quadrant, channel, tap): a 1-D gather
+    # (a [batch, position] index pair per element cost ~15 ms to build for the 10 × 12 layer)
+    start = jnp.where(corner < height * width, corner + (jnp.arange(b) * height * width)[:, None, None, None],
+                      b * height * width)
+    index = (start[..., None] + tap).reshape(-1)
+    rows = x.reshape(b * height * width, cin)
+    patches = rows.at[index].get(mode="fill", fill_value=jnp.nan).reshape(b, 4, cout, kh * kw, cin)
+    g4 = g.reshape(b, 4, cout)
+    dw = jnp.einsum("bqc,bqcti->tic", g4, patches, preferred_element_type=jnp.float32)
+    spread = jnp.einsum("bqc,tic->bqcti", g4, kernel.reshape(kh * kw, cin, cout),
+                        preferred_element_type=jnp.float32).reshape(-1, cin)
+    dx = jnp.zeros((b * height * width, cin), jnp.float32).at[index].add(spread, mode="drop")
+    return dx.reshape(x.shape).astype(x.dtype), dw.reshape(kernel.shape).astype(kernel.dtype), None
+
+
+_conv_pool.defvjp(_conv_pool_forward, _conv_pool_backward)
+
+
+def conv_half_max_pool(x: jax.Array, kernel: jax.Array, lengths: jax.Array, *,
+                       weight_grad: str = "auto") -> jax.Array:
+    """`layers.valid_half_max_pool(conv2d(x, kernel), lengths)`: the VALID convolution of x
+    [B, H, W, C_in] max-pooled over the halves of each example's first `lengths` output rows
+    and of its columns → [B, 2, 2, C_out]. weight_grad `pooled` (`auto` on CPU): one operation
+    whose gradient reaches the maxima's patches only (module docstring)."""
+    if x.shape[-1] != kernel.shape[2]:
+        raise ValueError(f"input has {x.shape[-1]} channels, kernel expects {kernel.shape[2]}")
+    formulation = resolve(weight_grad, pooled=True)
+    if formulation == "pooled":
+        # the last output column of an odd width is in no column half: leave its input column out
+        kw = kernel.shape[1]
+        return _conv_pool(x[:, :, :2 * ((x.shape[2] - kw + 1) // 2) + kw - 1], kernel, lengths)
+    return layers.valid_half_max_pool(conv2d(x, kernel, weight_grad=formulation), lengths)
+
+
 class Conv(nn.Module):
     """`nn.Conv(features, kernel_size, padding=padding)` at stride 1, with the weight gradient
     of `conv2d`: the same parameters (`kernel` [kh, kw, C_in, C_out], `bias` [C_out]),
@@ -146,16 +252,20 @@ class Conv(nn.Module):
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
-    def __call__(self, x, before_bias=None):
-        """`before_bias`: a function applied to the convolution before its bias is added, for
-        a per-channel max-pool that commutes with it (max(z) + b = max(z + b)): pooling first
+    def __call__(self, x, pool_lengths=None):
+        """`pool_lengths`: int [B] valid output rows. Given, the output is max-pooled over its
+        halves (`conv_half_max_pool`, VALID padding only) before the bias is added: the
+        pool commutes with a per-channel bias (max(z) + b = max(z + b)), and pooling first
         spares a pass over the full-size output (the parallel CNN)."""
         kh, kw = self.kernel_size
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (kh, kw, x.shape[-1], self.features),
                             jnp.float32)
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
-        y = conv2d(x.astype(self.dtype), kernel.astype(self.dtype), padding=self.padding,
-                   weight_grad=self.weight_grad)
-        if before_bias is not None:
-            y = before_bias(y)
+        x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+        if pool_lengths is None:
+            y = conv2d(x, kernel, padding=self.padding, weight_grad=self.weight_grad)
+        elif self.padding != "VALID":
+            raise ValueError("a pooled convolution takes VALID padding")
+        else:
+            y = conv_half_max_pool(x, kernel, pool_lengths, weight_grad=self.weight_grad)
         return y + bias.astype(self.dtype)

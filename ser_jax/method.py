@@ -209,7 +209,7 @@ def _encoder(config):
         raise SerJaxError(f"unknown --config.model.encoder={m.encoder!r}: choose one of {', '.join(ENCODERS)}")
     cls, _ = ENCODERS[m.encoder]
     try:
-        conv.resolve(m.conv_weight_grad)
+        conv.resolve(m.conv_weight_grad, pooled=cls.pools_convs)
     except ValueError as err:
         raise SerJaxError(f"--config.model.conv_weight_grad: {err}") from None
     encoder = cls.from_config(m[m.encoder], dtype=jnp.dtype(m.dtype), bn_momentum=m.bn_momentum,

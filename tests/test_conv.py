@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ser_jax import conv
+from ser_jax import conv, layers
 from ser_jax.encoders.conv_gru import ConvGRU
 from ser_jax.encoders.parallel_cnn import ParallelCNN
 from ser_jax.encoders.satt import Satt
@@ -83,7 +83,7 @@ def test_model_gradients_do_not_depend_on_the_formulation(name):
     x = jnp.asarray(rng.uniform(size=(4, 40, 32)).astype(np.float32))
     lengths = jnp.array([40, 31, 20, 9]) if name == "conv_gru" else jnp.full((4,), 40)
     grads = {}
-    for impl in ("xla", "gemm"):
+    for impl in ("xla", "gemm") + (("pooled",) if name == "parallel_cnn" else ()):
         if name == "parallel_cnn":
             method = Method(ParallelCNN(channels=6, dropout=0.0, conv_weight_grad=impl), (Softmax(),))
         elif name == "conv_gru":
@@ -94,13 +94,96 @@ def test_model_gradients_do_not_depend_on_the_formulation(name):
         network = method.network(3)
         variables = network.init(jax.random.PRNGKey(0), x, lengths, train=False, pairs=method.pairs)
         grads[impl] = _grads(network, variables, x, lengths, method.pairs)
-    for a, b in zip(jax.tree_util.tree_leaves(grads["xla"]), jax.tree_util.tree_leaves(grads["gemm"])):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    for impl in grads:
+        for a, b in zip(jax.tree_util.tree_leaves(grads["xla"]), jax.tree_util.tree_leaves(grads[impl])):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 def test_resolve():
-    assert conv.resolve("auto") == ("gemm" if jax.default_backend() == "cpu" else "xla")
+    cpu = jax.default_backend() == "cpu"
+    assert conv.resolve("auto") == ("gemm" if cpu else "xla")
+    assert conv.resolve("auto", pooled=True) == ("pooled" if cpu else "xla")
+    assert conv.resolve("gemm", pooled=True) == "gemm"
+    with pytest.raises(ValueError, match="only to convolutions max-pooled"):
+        conv.resolve("pooled")
     with pytest.raises(ValueError):
         conv.resolve("fast")
     with pytest.raises(ValueError):
         conv.conv2d(jnp.zeros((1, 4, 4, 2)), jnp.zeros((3, 3, 1, 2)))
+
+
+def _two_step(x, k, lengths, impl):
+    return layers.valid_half_max_pool(conv.conv2d(x, k, weight_grad=impl), lengths)
+
+
+@pytest.mark.parametrize("kernel,cin,lengths", [((4, 6), 1, (27, 13, 1)), ((10, 12), 1, (21, 2, 8)),
+                                                ((3, 2), 2, (28, 5, 17))])
+def test_pooled_conv_equals_the_two_step_path(kernel, cin, lengths):
+    """Convolution and quadrant pooling as one operation (`pooled`): the same values as
+    pooling XLA's convolution, and, where every quadrant's maximum is unique (random
+    inputs), the same gradients for input and kernel; one valid row (both time halves) and
+    an odd output width included."""
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.normal(size=(3, 30, 24, cin)).astype(np.float32))
+    k = jnp.asarray(rng.normal(size=(*kernel, cin, 5)).astype(np.float32))
+    lengths = jnp.asarray(lengths)
+    weights = jnp.asarray(rng.normal(size=(3, 2, 2, 5)).astype(np.float32))
+    np.testing.assert_array_equal(conv.conv_half_max_pool(x, k, lengths, weight_grad="pooled"),
+                                  _two_step(x, k, lengths, "xla"))
+
+    def loss(fn):
+        return lambda x, k: jnp.sum(weights * jnp.sin(fn(x, k)))
+
+    pooled = jax.grad(loss(lambda x, k: conv.conv_half_max_pool(x, k, lengths, weight_grad="pooled")), (0, 1))(x, k)
+    expected = jax.grad(loss(lambda x, k: _two_step(x, k, lengths, "xla")), (0, 1))(x, k)
+    for got, want in zip(pooled, expected):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert np.count_nonzero(pooled[0]) > 0
+    # the gradient reaches no padding row (those beyond each example's valid conv rows + kernel)
+    beyond = np.arange(30)[None, :] >= np.asarray(lengths)[:, None] + kernel[0] - 1
+    assert not np.any(np.asarray(pooled[0])[..., 0][beyond])
+
+
+def test_pooled_conv_gives_a_tie_to_its_first_position():
+    """Rows that repeat make each quadrant's maximum tie over its rows. By hand: x [1, 5, 6]
+    with every row [0, 1, 3, 2, 5, 4], kernel 2 × 2 of ones → every conv row is
+    [2, 8, 10, 14, 18] (4 rows × 5 columns); lengths 4: time halves rows {0, 1} and {2, 3},
+    column halves {0, 1} and {2, 3} (column 4 dropped). Maxima: column 1 (8) and column 3
+    (14), tied over the two rows of each half. The gradient goes to the first row of each
+    half: dW = g00·patch(0, 1) + g01·patch(0, 3) + g10·patch(2, 1) + g11·patch(2, 3), a
+    patch at column c being [[x_c, x_c+1], [x_c, x_c+1]]. The two-step path gives each of the
+    two tied rows the full gradient: twice these numbers."""
+    row = np.array([0, 1, 3, 2, 5, 4], np.float32)
+    x = jnp.asarray(np.tile(row, (1, 5, 1))[..., None])
+    k = jnp.ones((2, 2, 1, 1), jnp.float32)
+    lengths = jnp.asarray([4])
+    g = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)  # g[time half, column half]
+    pooled = conv.conv_half_max_pool(x, k, lengths, weight_grad="pooled")
+    np.testing.assert_array_equal(pooled[0, :, :, 0], [[8, 14], [8, 14]])
+
+    def loss(impl):
+        return lambda x, k: jnp.sum(g[None, :, :, None] * conv.conv_half_max_pool(x, k, lengths, weight_grad=impl))
+
+    dx, dk = jax.grad(loss("pooled"), (0, 1))(x, k)
+    patch = lambda c: np.array([[row[c], row[c + 1]], [row[c], row[c + 1]]])  # noqa: E731
+    expected_dk = (1 * patch(1) + 2 * patch(3) + 3 * patch(1) + 4 * patch(3))  # = 4·[[1, 3], [1, 3]] + 6·[[2, 5], [2, 5]]
+    np.testing.assert_array_equal(expected_dk, [[16, 42], [16, 42]])
+    np.testing.assert_array_equal(dk[..., 0, 0], expected_dk)
+    expected_dx = np.zeros((5, 6), np.float32)  # g spread over the 2 × 2 window at each first position
+    for (r, c), gv in {(0, 1): 1, (0, 3): 2, (2, 1): 3, (2, 3): 4}.items():
+        expected_dx[r:r + 2, c:c + 2] += gv
+    np.testing.assert_array_equal(dx[0, :, :, 0], expected_dx)
+    _, dk_two_step = jax.grad(loss("gemm"), (0, 1))(x, k)
+    np.testing.assert_array_equal(dk_two_step[..., 0, 0], 2 * expected_dk)
+
+
+def test_pooled_is_refused_where_no_convolution_is_pooled_whole():
+    from configs import dai
+
+    from ser_jax import method
+    from ser_jax.errors import SerJaxError
+
+    config = dai.get_config()
+    config.model.conv_weight_grad = "pooled"
+    with pytest.raises(SerJaxError, match="conv_weight_grad"):
+        method.from_config(config)

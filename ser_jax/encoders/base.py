@@ -44,12 +44,13 @@ class Encoder:
     Attributes:
       dtype: compute dtype (parameters stay float32).
       bn_momentum: BatchNorm running-statistics momentum.
-      conv_weight_grad: `auto`, `xla` or `gemm` (see ser_jax.conv).
+      conv_weight_grad: `auto`, `xla`, `gemm` or, where `pools_convs`, `pooled` (see ser_jax.conv).
     """
 
     takes_lengths: ClassVar[bool] = False
     needs_fixed_length: ClassVar[bool] = False
     gives_trunk: ClassVar[bool] = False
+    pools_convs: ClassVar[bool] = False  # its convolutions are max-pooled over their halves (conv.conv_half_max_pool)
     trainable: ClassVar[bool] = True
     head_name: ClassVar[str] = "logits"
 

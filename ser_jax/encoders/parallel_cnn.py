@@ -26,7 +26,8 @@ class ParallelCNN(Encoder):
     """Each path: Conv (VALID) with `channels` kernels of one size, ReLU, max-pool over the
     halves of the conv output in time and frequency, so every path yields channels × 2 × 2.
     The time halves are those of each utterance's valid conv frames (its true length), so the
-    padding of a short utterance never reaches the pooled features (`layers.valid_half_max_pool`).
+    padding of a short utterance never reaches the pooled features (`layers.valid_half_max_pool`;
+    convolution and pooling are one operation, `conv.conv_half_max_pool`).
     Their concatenation (the trunk a decoder reads) feeds FC + BN + ReLU → embedding.
 
     Attributes:
@@ -38,6 +39,7 @@ class ParallelCNN(Encoder):
 
     takes_lengths = True
     gives_trunk = True
+    pools_convs = True
     head_name = "logits"
 
     kernel_sizes: tuple = ((4, 6), (6, 8), (8, 10), (10, 12))
@@ -65,7 +67,7 @@ class ParallelCNN(Encoder):
             # ReLU(max(conv) + bias) = max(ReLU(conv + bias)): pooled before the bias and ReLU,
             # the same values without a pass over the full-size conv output.
             pooled = conv.Conv(self.channels, (kt, kf), weight_grad=self.conv_weight_grad, dtype=self.dtype,
-                               name=f"Conv_{i}")(h, before_bias=lambda c: layers.valid_half_max_pool(c, conv_lengths))
+                               name=f"Conv_{i}")(h, pool_lengths=conv_lengths)
             paths.append(nn.relu(pooled).reshape(batch, -1))
         shared = jnp.concatenate(paths, axis=-1)
         embedding = layers.fc_bn_relu(shared, self.embed_dim, "embed", train=train, momentum=self.bn_momentum,

@@ -28,11 +28,10 @@ the weight gradient be chosen:
   positions have a zero gradient). A tie within a quadrant gives the gradient to its first
   position (row-major), as PyTorch's max-pool does; the two-step path (`gemm`, `xla`) gives
   every tied position the full gradient (`layers.max_pool`). On EmoDB the two differ
-  almost nowhere: 9 extra tied positions for 98,304 quadrant maxima (six training batches
-  of fold 1, default S config, initial kernels). The forward is the same convolution, and
-  the last output column of an odd width (in no half) is not computed. Default parallel
-  CNN step on one core of an AMX Xeon: ~215–245 ms with `gemm`, ~85 ms with `pooled`
-  (docs/benchmarks.md). Other convolutions: refused.
+  almost nowhere: 9 extra tied positions for 98,304 quadrant maxima (benchmarks/pool_ties.py).
+  The forward is the same convolution, and the last output column of an odd width (in no
+  half) is not computed. Default parallel CNN step on one core of an AMX Xeon: ~215–245 ms
+  with `gemm`, ~85 ms with `pooled` (docs/benchmarks.md). Other convolutions: refused.
 - `auto`: on CPU `pooled` where a convolution is pooled that way, else `gemm`; `xla`
   elsewhere (GPU convolutions are cuDNN's, and a GEMM there would run at TF32 by default).
 """

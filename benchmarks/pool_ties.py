@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import run  # noqa: E402
 from configs import s  # noqa: E402
 from ser_jax import conv, feature_cache, features, input_pipeline, layers, protocols  # noqa: E402
 from ser_jax.corpora import load_corpus  # noqa: E402
@@ -33,8 +34,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=6)
     args = parser.parse_args()
     config = s.get_config()
-    config.data.root = str(Path(os.environ.get("SER_JAX_DATA", "../shared/data")) / "emodb")
-    config.cache_dir = os.environ.get("SER_JAX_CACHE", config.cache_dir)
+    run.resolve_paths(config, os.environ)  # data and cache from SER_JAX_DATA / SER_JAX_CACHE, as run.py
     corpus = load_corpus(config.data, config.cache_dir)
     store = feature_cache.load_or_compute(corpus, features.FeatureParams.from_config(config.features),
                                          config.cache_dir)

@@ -165,11 +165,11 @@ def _pool_with_positions(y: jax.Array, lengths: jax.Array) -> tuple[jax.Array, j
     for the default parallel CNN's largest layer on one core, against ~35 ms for comparing
     every element with its quadrant's maximum."""
     b, h, w, c = y.shape
+    if w % 2:
+        raise ValueError(f"an even width is pooled here, not {w}")
     w2 = w // 2
     halves = layers._time_halves(lengths, h)  # [B, H, 2]
     rows = jnp.arange(h)[None, :, None]
-    if w % 2:
-        raise ValueError(f"an even width is pooled here, not {w}")
     pooled, positions = [], []  # per time half
     by_half = y.reshape(b, h, 2, w2, c)  # w even: a bitcast, no copy (XLA:CPU copies a slice)
     row_max = by_half.max(axis=3)  # [B, H, 2, C]: each row's maximum in each column half
@@ -202,13 +202,12 @@ def _conv_pool_backward(residuals, g):
     kh, kw, cin, cout = kernel.shape
     b, height, width, _ = x.shape
     w_out = width - kw + 1
-    corner = (positions // w_out) * width + positions % w_out  # the patch's top-left, flat in x
-    corner = jnp.where(positions < (height - kh + 1) * w_out, corner, height * width)  # none: out of range
     tap = (np.arange(kh)[:, None] * width + np.arange(kw)[None, :]).reshape(-1)
     # one flat index into x [B·H·W, C_in] per (example, quadrant, channel, tap): a 1-D gather
-    # (a [batch, position] index pair per element cost ~15 ms to build for the 10 × 12 layer)
-    start = jnp.where(corner < height * width, corner + (jnp.arange(b) * height * width)[:, None, None, None],
-                      b * height * width)
+    # (a [batch, position] index pair per element cost ~15 ms to build for the 10 × 12 layer);
+    # each patch's top-left corner, past the end of x where there is no maximum (NaN)
+    corner = (positions // w_out) * width + positions % w_out + (jnp.arange(b) * height * width)[:, None, None, None]
+    start = jnp.where(positions < (height - kh + 1) * w_out, corner, b * height * width)
     index = (start[..., None] + tap).reshape(-1)
     rows = x.reshape(b * height * width, cin)
     patches = rows.at[index].get(mode="fill", fill_value=jnp.nan).reshape(b, 4, cout, kh * kw, cin)

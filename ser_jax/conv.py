@@ -11,12 +11,16 @@ the weight gradient be chosen:
 - `gemm` (custom VJP): per utterance, dW[k] = X_kᵀ · G, with G the output gradient
   [H'·W', C_out] and X_k the input rows that meet kernel tap k; per-utterance sums, then
   the sum over the batch (shorter float32 sums than one flat contraction).
-  - One input channel and a large kernel (the parallel CNN's 24–120 taps): a tap alone
-    would be a rank-1 product, so the taps are gathered into one im2col matrix
-    [H'·W', kh·kw] per utterance (`_patches`: a gather, not a convolution) and one batched
-    GEMM gives every tap of every utterance.
-  - Otherwise (the 3 × 3 layers): a scan over the utterances, each tap one GEMM over a
-    shifted view [H'·W', C_in], with no 9×-larger im2col copy of the batch in memory.
+  - One input channel (the parallel CNN's 24–120 taps, the first 3 × 3 layer of the CNN +
+    BiGRU and pairwise encoders): a tap alone would be a rank-1 product that reads the whole
+    output gradient, so the taps are gathered into one im2col matrix [H'·W', kh·kw] per
+    utterance (`_patches`: a gather, not a convolution; kh·kw times the one-channel input,
+    smaller than the gradient) and one batched GEMM gives every tap of every utterance,
+    reading the gradient once. For the pairwise encoder's first layer this took the weight
+    gradient from ~400 to ~200 ms of a ~3 s step (docs/benchmarks.md).
+  - Otherwise (3 × 3 layers with several input channels): a scan over the utterances, each
+    tap one GEMM over a shifted view [H'·W', C_in], with no 9×-larger im2col copy of the
+    batch in memory.
   - Measured on 2 cores, the full steps were fastest this way. Scanning the parallel
     CNN's large kernels too, or scanning 2 or 4 utterances a step, was slower: XLA runs
     the layers' independent weight gradients side by side.
@@ -76,7 +80,7 @@ def _weight_grad(x: jax.Array, g: jax.Array, kernel_shape: tuple) -> jax.Array:
     def gemm(a, g):  # per-utterance aᵀ·g [B, K, C_out], accumulated in float32
         return jnp.einsum("bmk,bmc->bkc", a, g, precision=lax.Precision.HIGHEST, preferred_element_type=jnp.float32)
 
-    if cin == 1 and kh * kw > 9:  # one input channel, large kernel (the parallel CNN)
+    if cin == 1:  # one input channel: one im2col GEMM per utterance
         patches = _patches(x, kh, kw)  # [B, H'·W', kh·kw]
         return gemm(patches, g.reshape(b, h * w, cout)).sum(axis=0).reshape(kernel_shape)
 

@@ -27,10 +27,15 @@ def fold_results(workdirs: list, classes) -> list[dict]:
     ({"fold", "val", "test"}).
 
     Raises:
-      SerJaxError: a member lacks a fold's probabilities, or two members' folds hold other
+      SerJaxError: the first member has no finished fold (e.g. only its results.json was
+        kept), a member lacks a fold's probabilities, or two members' folds hold other
         utterances (their labels differ): the file and the fix are named.
     """
     first = Path(workdirs[0])
+    if not _finished(first):
+        raise SerJaxError(f"{first} holds no finished fold (fold_*/{rundir.RESULT}), only its summary: a seed ensemble "
+                          "averages each fold's probabilities; restore the fold folders, or leave the ensemble rows "
+                          "out with --config.ensemble=False")
     results = []
     for fold_dir in _finished(first):
         members = []

@@ -38,3 +38,14 @@ def test_members_of_other_folds_or_without_probabilities_are_refused(tmp_path):
     (b / "fold_00" / rundir.PROBABILITIES).unlink()
     with pytest.raises(SerJaxError, match=r"b/fold_00/probabilities.npz is missing"):
         ensemble.fold_results([a, b], ("anger", "sadness"))
+
+
+def test_a_member_kept_without_its_folds_is_refused_with_the_fix(tmp_path):
+    """A run restored from its results.json alone (no fold folders) would give an ensemble of no
+    folds, and the table a crash or an empty row: refused, naming the folder and the way out."""
+    a = tmp_path / "a"
+    a.mkdir()
+    (a / rundir.RESULTS).write_text("{}")
+    b = _member(tmp_path, "b", [[0.9, 0.1], [0.2, 0.8]], [0, 1])
+    with pytest.raises(SerJaxError, match=r"a holds no finished fold .* --config.ensemble=False"):
+        ensemble.fold_results([a, b], ("anger", "sadness"))

@@ -32,12 +32,13 @@ def fold_results(workdirs: list, classes) -> list[dict]:
         utterances (their labels differ): the file and the fix are named.
     """
     first = Path(workdirs[0])
-    if not _finished(first):
+    finished = _finished(first)
+    if not finished:
         raise SerJaxError(f"{first} holds no finished fold (fold_*/{rundir.RESULT}), only its summary: a seed ensemble "
                           "averages each fold's probabilities; restore the fold folders, or leave the ensemble rows "
                           "out with --config.ensemble=False")
     results = []
-    for fold_dir in _finished(first):
+    for fold_dir in finished:
         members = []
         for workdir in workdirs:
             member = Path(workdir) / fold_dir.name

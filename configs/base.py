@@ -71,10 +71,12 @@ def get_config() -> ml_collections.ConfigDict:
     # BatchNorm running-statistics momentum. Not 0.99 (Keras/Flax default): EmoDB gives ~13
     # steps per epoch, and after 200 steps 0.99 still weighs the initial statistics 13 %.
     config.model.bn_momentum = 0.9
-    # Weight gradient of every conv: auto (on CPU: the parallel CNN's from its pooled maxima,
-    # the others' as GEMMs, 1.7–8× faster than XLA's backward-filter conv; XLA on GPU) | xla |
-    # gemm | pooled (the parallel CNN only). Same values up to float32 rounding (and ties within
-    # a pooled quadrant: pooled gives the first position the gradient; ser_jax/conv.py).
+    # Weight gradient of every conv: auto (on CPU: `pooled` where it applies, the others' as
+    # GEMMs, 1.7–8× faster than XLA's backward-filter conv; XLA on GPU) | xla | gemm | pooled
+    # (the parallel CNN's convs from their pooled maxima; the CNN + BiGRU's and pairwise
+    # encoder's first block — conv, BatchNorm, ReLU, pool — as one operation in float32
+    # training, ser_jax/conv_block.py). Same values up to float32 rounding (and ties within a
+    # parallel-CNN quadrant: pooled gives the first position the gradient; ser_jax/conv.py).
     config.model.conv_weight_grad = "auto"
     # softmax (weight 1), center, reconstruction, pairwise (weight 0: off)
     config.signals = signals

@@ -36,6 +36,9 @@ the weight gradient be chosen:
   The forward is the same convolution, and the last output column of an odd width (in no
   half) is not computed. Default parallel CNN step on one core of an AMX Xeon: ~215–245 ms
   with `gemm`, ~85 ms with `pooled` (docs/benchmarks.md). Other convolutions: refused.
+  The CNN + BiGRU and pairwise encoders take `pooled` too: there it means their first block
+  (one-channel conv → BatchNorm → ReLU → 2 × 2 pool) computed as one operation in float32
+  training (`ser_jax.conv_block`), and `gemm` for their other convolutions.
 - `auto`: on CPU `pooled` where a convolution is pooled that way, else `gemm`; `xla`
   elsewhere (GPU convolutions are cuDNN's, and a GEMM there would run at TF32 by default).
 """
@@ -53,6 +56,7 @@ from ser_jax import layers
 WEIGHT_GRADS = ("auto", "xla", "gemm", "pooled")
 PADDINGS = ("VALID", "SAME")
 _DIMS = ("NHWC", "HWIO", "NHWC")
+KERNEL_INIT = nn.initializers.lecun_normal()  # nn.Conv's
 
 
 def _xla_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -260,7 +264,7 @@ class Conv(nn.Module):
         pool commutes with a per-channel bias (max(z) + b = max(z + b)), and pooling first
         spares a pass over the full-size output (the parallel CNN)."""
         kh, kw = self.kernel_size
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), (kh, kw, x.shape[-1], self.features),
+        kernel = self.param("kernel", KERNEL_INIT, (kh, kw, x.shape[-1], self.features),
                             jnp.float32)
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
         x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)

@@ -70,20 +70,22 @@ def test_conv_module_matches_flax_conv():
     np.testing.assert_allclose(ours.apply(v_flax, x), flax_conv.apply(v_flax, x), rtol=1e-6, atol=1e-6)
 
 
-def _grads(network, variables, x, lengths, pairs):
+def _grads(network, variables, x, lengths, pairs, train=False):
     def loss(params):
-        out = network.apply({**variables, "params": params}, x, lengths, train=False, pairs=pairs)
+        out, _ = network.apply({**variables, "params": params}, x, lengths, train=train, pairs=pairs,
+                               rngs={"dropout": jax.random.PRNGKey(5)}, mutable=["batch_stats"])
         return jnp.sum(out["pair_logits" if pairs else "logits"] ** 2)
     return jax.grad(loss)(variables["params"])
 
 
+@pytest.mark.parametrize("train", [False, True])  # training: BatchNorm's batch statistics, the fused first block
 @pytest.mark.parametrize("name", ["parallel_cnn", "conv_gru", "satt"])
-def test_model_gradients_do_not_depend_on_the_formulation(name):
+def test_model_gradients_do_not_depend_on_the_formulation(name, train):
     rng = np.random.default_rng(1)
     x = jnp.asarray(rng.uniform(size=(4, 40, 32)).astype(np.float32))
     lengths = jnp.array([40, 31, 20, 9]) if name == "conv_gru" else jnp.full((4,), 40)
     grads = {}
-    for impl in ("xla", "gemm") + (("pooled",) if name == "parallel_cnn" else ()):
+    for impl in ("xla", "gemm", "pooled"):
         if name == "parallel_cnn":
             method = Method(ParallelCNN(channels=6, dropout=0.0, conv_weight_grad=impl), (Softmax(),))
         elif name == "conv_gru":
@@ -93,7 +95,7 @@ def test_model_gradients_do_not_depend_on_the_formulation(name):
             method = Method(Satt(conv_channels=(4, 6), embed_dim=8, conv_weight_grad=impl), (Pairwise(hidden=8),))
         network = method.network(3)
         variables = network.init(jax.random.PRNGKey(0), x, lengths, train=False, pairs=method.pairs)
-        grads[impl] = _grads(network, variables, x, lengths, method.pairs)
+        grads[impl] = _grads(network, variables, x, lengths, method.pairs, train)
     for impl in grads:
         for a, b in zip(jax.tree_util.tree_leaves(grads["xla"]), jax.tree_util.tree_leaves(grads[impl])):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
@@ -178,12 +180,15 @@ def test_pooled_conv_gives_a_tie_to_its_first_position():
 
 
 def test_pooled_is_refused_where_no_convolution_is_pooled_whole():
-    from configs import dai
+    from configs import dai, egemaps_svm
 
     from ser_jax import method
     from ser_jax.errors import SerJaxError
 
-    config = dai.get_config()
+    config = egemaps_svm.get_config()  # no convolution at all
     config.model.conv_weight_grad = "pooled"
     with pytest.raises(SerJaxError, match="conv_weight_grad"):
         method.from_config(config)
+    config = dai.get_config()  # its first block is pooled whole (ser_jax.conv_block)
+    config.model.conv_weight_grad = "pooled"
+    assert method.from_config(config).encoder.conv_weight_grad == "pooled"

@@ -50,7 +50,7 @@ class Encoder:
     takes_lengths: ClassVar[bool] = False
     needs_fixed_length: ClassVar[bool] = False
     gives_trunk: ClassVar[bool] = False
-    pools_convs: ClassVar[bool] = False  # its convolutions are max-pooled over their halves (conv.conv_half_max_pool)
+    pools_convs: ClassVar[bool] = False  # a convolution of it is max-pooled whole: `pooled` applies (conv, conv_block)
     trainable: ClassVar[bool] = True
     head_name: ClassVar[str] = "logits"
 

@@ -9,7 +9,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from ser_jax import conv, layers
+from ser_jax import conv_block, layers
 from ser_jax.encoders.base import Encoded, Encoder
 
 
@@ -22,7 +22,8 @@ def default_config() -> ml_collections.ConfigDict:
 
 
 class SattCNN(nn.Module):
-    """The conv stack and FC; returns (vector [B, D], flattened last conv map [B, K])."""
+    """The conv stack and FC; returns (vector [B, D], flattened last conv map [B, K]). The
+    first block is one operation in float32 training on CPU (ser_jax.conv_block)."""
 
     conv_channels: Sequence[int]
     kernel: Sequence[int]
@@ -34,11 +35,9 @@ class SattCNN(nn.Module):
     @nn.compact
     def __call__(self, x, *, train: bool):
         h = x[..., None].astype(self.dtype)
-        for channels in self.conv_channels:
-            h = conv.Conv(channels, tuple(self.kernel), padding="SAME", weight_grad=self.conv_weight_grad,
-                          dtype=self.dtype)(h)
-            h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, dtype=self.dtype)(h))
-            h = layers.max_pool(h, (2, 2))
+        for i, channels in enumerate(self.conv_channels):
+            h = conv_block.block(h, channels, tuple(self.kernel), i, train=train, momentum=self.bn_momentum,
+                                 weight_grad=self.conv_weight_grad, dtype=self.dtype)
         flat = h.reshape(h.shape[0], -1)
         return layers.Dense(self.embed_dim, dtype=self.dtype)(flat), flat
 
@@ -56,6 +55,7 @@ class Satt(Encoder):
 
     needs_fixed_length = True
     gives_trunk = True
+    pools_convs = True
     head_name = "class_head"
 
     conv_channels: tuple = (16, 32, 32, 64, 64)

@@ -27,11 +27,11 @@ def _layered(x, kernel, bias, scale, beta):
     return layers.max_pool(nn.relu(u), (2, 2)), state["batch_stats"]["mean"], state["batch_stats"]["var"]
 
 
-def _inputs(shape, channels, seed):
+def _inputs(shape, channels, seed, kernel_size=(3, 3)):
     ks = jax.random.split(jax.random.PRNGKey(seed), 9)
     b, h, w = shape
     x = jax.random.normal(ks[0], (b, h, w, 1)).at[0, h - 3:].set(0.0)  # padding frames: zeros, as ConvGRU masks
-    kernel = 0.5 * jax.random.normal(ks[1], (3, 3, 1, channels))
+    kernel = 0.5 * jax.random.normal(ks[1], (*kernel_size, 1, channels))
     bias, scale = jax.random.normal(ks[2], (channels,)), jax.random.normal(ks[3], (channels,))  # γ < 0 too
     beta = 0.3 * jax.random.normal(ks[4], (channels,))
     weights = [jax.random.normal(k, s) for k, s in zip(ks[5:], [(b, h // 2, w // 2, channels), (channels,),
@@ -45,9 +45,11 @@ def _loss(block, weights):
     return loss
 
 
-@pytest.mark.parametrize("shape", [(3, 10, 8), (2, 9, 11)])  # odd: a row and a column in no window
-def test_fused_block_equals_the_layered_block_within_float32_rounding(shape):
-    args, weights = _inputs(shape, 5, seed=shape[1])
+@pytest.mark.parametrize("shape,kernel_size", [((3, 10, 8), (3, 3)),
+                                               ((2, 9, 11), (3, 3)),  # odd: a row and a column in no window
+                                               ((2, 8, 10), (4, 2))])  # even kernel: SAME pads one more after
+def test_fused_block_equals_the_layered_block_within_float32_rounding(shape, kernel_size):
+    args, weights = _inputs(shape, 5, seed=shape[1], kernel_size=kernel_size)
     with jax.enable_x64():
         args64 = [np.asarray(a, np.float64) for a in args]
         reference = [np.asarray(v) for v in _layered(*map(jnp.asarray, args64))]

@@ -59,6 +59,11 @@ _DIMS = ("NHWC", "HWIO", "NHWC")
 KERNEL_INIT = nn.initializers.lecun_normal()  # nn.Conv's
 
 
+def same_pads(kh: int, kw: int) -> list:
+    """(before, after) zeros of each spatial axis for SAME padding (the odd one after, as XLA pads)."""
+    return [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in (kh, kw)]
+
+
 def _xla_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
     return lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=_DIMS)
 
@@ -158,7 +163,7 @@ def conv2d(x: jax.Array, kernel: jax.Array, *, padding: str = "VALID", weight_gr
     if x.shape[-1] != kernel.shape[2]:
         raise ValueError(f"input has {x.shape[-1]} channels, kernel expects {kernel.shape[2]}")
     if padding == "SAME":
-        pads = [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in kernel.shape[:2]]
+        pads = same_pads(*kernel.shape[:2])
         x = jnp.pad(x, [(0, 0), *pads, (0, 0)])
     return (_conv_gemm_grad if resolve(weight_grad) == "gemm" else _xla_conv)(x, kernel)
 

@@ -48,10 +48,6 @@ def applies(weight_grad: str, x_shape: tuple, dtype, *, train: bool) -> bool:
             and x_shape[-1] == 1 and min(x_shape[1:3]) >= 2)
 
 
-def _pads(kh: int, kw: int) -> list:
-    return [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in (kh, kw)]  # as conv2d pads SAME
-
-
 def _views(xp: jax.Array, kh: int, kw: int, di: int, dj: int, hp: int, wp: int) -> list:
     """The kh·kw views [B, hp, wp] of the padded input xp [B, H', W'] under the outputs at rows
     di, di + 2, ... and columns dj, dj + 2, ... (tap (i, j) row-major)."""
@@ -79,7 +75,7 @@ def _moments(xp: jax.Array, kh: int, kw: int, h: int, w: int) -> tuple[jax.Array
 def _forward(x, kernel, bias, scale, beta):
     b, h, w, _ = x.shape
     kh, kw, _, c = kernel.shape
-    xp = jnp.pad(x[..., 0], [(0, 0), *_pads(kh, kw)])
+    xp = jnp.pad(x[..., 0], [(0, 0), *conv.same_pads(kh, kw)])
     n = b * h * w
     sums, gram = _moments(xp, kh, kw, h, w)
     w2 = kernel.reshape(kh * kw, c)
@@ -134,7 +130,7 @@ def _backward(residuals, cotangents):
     g_y = mul * g_dense + c1 + c2 * (y - mean)
     _, input_vjp = jax.vjp(lambda v: conv._cpu_conv(v, kernel), xp[..., None])
     (dxp,) = input_vjp(g_y)
-    (ph, _), (pw, _) = _pads(kh, kw)
+    (ph, _), (pw, _) = conv.same_pads(kh, kw)
     dx = dxp[:, ph:ph + h, pw:pw + w]
     return dx, d_kernel, d_bias, d_scale, d_beta
 

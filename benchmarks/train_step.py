@@ -70,7 +70,8 @@ def _median_step(run_step, steps: int, warmup: int, sync) -> float:
     return statistics.median(times)
 
 
-def _jax_step(model_name: str, size: str, batch: int, dtype: str, weight_grad: str, gru_unroll: int):
+def _jax_step(model_name: str, size: str, batch: int, dtype: str, weight_grad: str, gru_unroll: int,
+              conv_dtype: str = "auto"):
     """(train state, jitted train step, batch, key) of one model at the benchmark's shapes."""
     import functools
 
@@ -79,6 +80,7 @@ def _jax_step(model_name: str, size: str, batch: int, dtype: str, weight_grad: s
     import numpy as np
     import optax
 
+    from ser_jax import conv
     from ser_jax import steps as ser_steps
     from ser_jax.encoders.conv_gru import ConvGRU
     from ser_jax.encoders.parallel_cnn import ParallelCNN
@@ -95,19 +97,21 @@ def _jax_step(model_name: str, size: str, batch: int, dtype: str, weight_grad: s
     labels = (np.arange(batch) % NUM_CLASSES).astype(np.int32)
     mask = np.ones(batch, np.float32)
     jdtype = jnp.dtype(dtype)
+    cdtype = conv.resolve_dtype(conv_dtype, jdtype)  # as run.py resolves config.model.conv_dtype
     lengths = np.full(batch, frames, np.int32)
     if model_name == "parallel_cnn":
-        method = Method(ParallelCNN(channels=CHANNELS[size], conv_weight_grad=weight_grad, dtype=jdtype),
+        method = Method(ParallelCNN(channels=CHANNELS[size], conv_weight_grad=weight_grad, dtype=jdtype, conv_dtype=cdtype),
                         (Softmax(), Center(weight=4.0), Reconstruction(weight=1.0)))
         tx = optax.adamw(3e-3, weight_decay=0.01) if size == "default" else optax.adadelta(1.0)
         data = {"x": x, "label": labels, "mask": mask, "length": lengths}
     elif model_name == "conv_gru":
-        method = Method(ConvGRU(conv_weight_grad=weight_grad, gru_unroll=gru_unroll, dtype=jdtype),
+        method = Method(ConvGRU(conv_weight_grad=weight_grad, gru_unroll=gru_unroll, dtype=jdtype,
+                                conv_dtype=cdtype),
                         (Softmax(), Center(weight=0.3, rule="moving_mean")))
         tx = optax.adam(1e-3)
         data = {"x": x, "label": labels, "mask": mask, "length": lengths}
     else:  # the pairwise task: `batch` pairs, 2 × batch utterances
-        method = Method(Satt(conv_weight_grad=weight_grad, dtype=jdtype), (Pairwise(),))
+        method = Method(Satt(conv_weight_grad=weight_grad, dtype=jdtype, conv_dtype=cdtype), (Pairwise(),))
         tx = optax.adam(1e-4)
         x2 = rng.uniform(size=x.shape).astype(np.float32)
         data = {"x": np.concatenate([x, x2]), "length": np.concatenate([lengths, lengths]),
@@ -118,11 +122,11 @@ def _jax_step(model_name: str, size: str, batch: int, dtype: str, weight_grad: s
     return state, jax.jit(functools.partial(ser_steps.train_step, method=method), donate_argnums=0), data, key
 
 
-def build_jax(model_name: str, size: str, batch: int, dtype: str, gru_unroll: int):
+def build_jax(model_name: str, size: str, batch: int, dtype: str, gru_unroll: int, conv_dtype: str = "auto"):
     """(one step, sync, facts): ser_jax's compiled train step, state carried between calls."""
     import jax
 
-    state, step, data, key = _jax_step(model_name, size, batch, dtype, "auto", gru_unroll)
+    state, step, data, key = _jax_step(model_name, size, batch, dtype, "auto", gru_unroll, conv_dtype)
     start = time.perf_counter()
     compiled = step.lower(state, data, key).compile()
     compile_s = time.perf_counter() - start
@@ -236,7 +240,7 @@ def _worker(args) -> None:
     `--warmup`) at each RUN line of stdin; at STOP, print the facts and peak RSS."""
     model_name, framework = args.child.split(":")
     if framework == "jax":
-        one, sync, facts = build_jax(model_name, args.size, args.batch, args.dtype, args.gru_unroll)
+        one, sync, facts = build_jax(model_name, args.size, args.batch, args.dtype, args.gru_unroll, args.conv_dtype)
     else:
         one, sync, facts = build_torch(model_name, args.size, args.batch, framework == "compile", args.dtype)
     print("READY", flush=True)
@@ -257,7 +261,7 @@ def _child(args) -> None:
 def _command(args, what: str) -> list[str]:
     return [sys.executable, __file__, f"--child={what}", f"--size={args.size}", f"--batch={args.batch}",
             f"--steps={args.steps}", f"--warmup={args.warmup}", f"--dtype={args.dtype}",
-            f"--gru_unroll={args.gru_unroll}"]
+            f"--gru_unroll={args.gru_unroll}", f"--conv_dtype={args.conv_dtype}"]
 
 
 def _spawn(args, what: str) -> dict:
@@ -359,6 +363,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="timed steps per round (their median)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps at the start of each round")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--conv_dtype", choices=["auto", "float32", "bfloat16"], default="auto",
+                        help="ser_jax's conv stack dtype (config.model.conv_dtype; auto: float32 on CPU)")
     parser.add_argument("--gru_unroll", type=int, default=0,
                         help="CNN + BiGRU: GRU steps per loop iteration (0: the backend's choice)")
     parser.add_argument("--peak_tflops", type=float, default=0.0, help="device peak for the share column")

@@ -65,9 +65,13 @@ def get_config() -> ml_collections.ConfigDict:
     encoders, signals = method.default_config()
     config.model = encoders
     config.model.encoder = "parallel_cnn"  # parallel_cnn (000) | conv_gru (001) | satt (002)
-    # float32 | bfloat16 (compute; params and losses stay float32). On CPU bfloat16 is slower than
-    # float32 (XLA:CPU converts it around float32 convolutions: docs/benchmarks.md)
+    # float32 | bfloat16 (compute; params and losses stay float32)
     config.model.dtype = "float32"
+    # Compute dtype of the convolution stack (convolutions, their BatchNorms and pools): auto
+    # (float32 on CPU, model.dtype elsewhere) | float32 | bfloat16. XLA:CPU runs bfloat16
+    # convolutions no faster than float32 ones and pays conversions around them: a CPU step with
+    # bfloat16 convolutions takes ~2.3× the float32 step (docs/benchmarks.md).
+    config.model.conv_dtype = "auto"
     # BatchNorm running-statistics momentum. Not 0.99 (Keras/Flax default): EmoDB gives ~13
     # steps per epoch, and after 200 steps 0.99 still weighs the initial statistics 13 %.
     config.model.bn_momentum = 0.9

@@ -151,6 +151,21 @@ def resolve(weight_grad: str, *, pooled: bool = False) -> str:
     return weight_grad
 
 
+CONV_DTYPES = ("auto", "float32", "bfloat16")
+
+
+def resolve_dtype(conv_dtype: str, dtype) -> jnp.dtype:
+    """The compute dtype of a model's convolution stack. `auto`: float32 on CPU, whose XLA has
+    no bfloat16 convolution faster than its float32 one (bf16 would add conversions and lose
+    the fused float32 paths: docs/benchmarks.md), the model's `dtype` elsewhere; `float32` or
+    `bfloat16`: that dtype."""
+    if conv_dtype not in CONV_DTYPES:
+        raise ValueError(f"conv dtype {conv_dtype!r} is not one of {CONV_DTYPES}")
+    if conv_dtype == "auto":
+        return jnp.dtype(jnp.float32) if jax.default_backend() == "cpu" else jnp.dtype(dtype)
+    return jnp.dtype(conv_dtype)
+
+
 def conv2d(x: jax.Array, kernel: jax.Array, *, padding: str = "VALID", weight_grad: str = "auto") -> jax.Array:
     """Stride-1 convolution of x [B, H, W, C_in] with kernel [kh, kw, C_in, C_out].
 
@@ -222,7 +237,7 @@ def _conv_pool_backward(residuals, g):
     corner = (positions // w_out) * width + positions % w_out + (jnp.arange(b) * height * width)[:, None, None, None]
     start = jnp.where(positions < (height - kh + 1) * w_out, corner, b * height * width)
     index = (start[..., None] + tap).reshape(-1)
-    rows = x.reshape(b * height * width, cin)
+    rows = jnp.asarray(x).reshape(b * height * width, cin)  # asarray: x may be a constant, not a tracer
     patches = rows.at[index].get(mode="fill", fill_value=jnp.nan).reshape(b, 4, cout, kh * kw, cin)
     g4 = g.reshape(b, 4, cout)
     dw = jnp.einsum("bqc,bqcti->tic", g4, patches, preferred_element_type=jnp.float32)

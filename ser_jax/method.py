@@ -212,8 +212,12 @@ def _encoder(config):
         conv.resolve(m.conv_weight_grad, pooled=cls.pools_convs)
     except ValueError as err:
         raise SerJaxError(f"--config.model.conv_weight_grad: {err}") from None
-    encoder = cls.from_config(m[m.encoder], dtype=jnp.dtype(m.dtype), bn_momentum=m.bn_momentum,
-                              conv_weight_grad=m.conv_weight_grad)
+    try:
+        conv_dtype = conv.resolve_dtype(m.conv_dtype, m.dtype)
+    except ValueError as err:
+        raise SerJaxError(f"--config.model.conv_dtype: {err}") from None
+    encoder = cls.from_config(m[m.encoder], dtype=jnp.dtype(m.dtype), conv_dtype=conv_dtype,
+                              bn_momentum=m.bn_momentum, conv_weight_grad=m.conv_weight_grad)
     try:
         encoder.check()
     except ValueError as err:

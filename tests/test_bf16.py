@@ -1,6 +1,7 @@
 """bfloat16 compute with float32 parameters and losses stays close to float32."""
 
 import functools
+import importlib
 
 import flax.linen as nn
 import jax
@@ -10,9 +11,11 @@ import optax
 import pytest
 
 from ser_jax import layers, steps
+from ser_jax import method as method_lib
 from ser_jax.encoders.conv_gru import ConvGRU
 from ser_jax.encoders.parallel_cnn import ParallelCNN
 from ser_jax.encoders.satt import Satt
+from ser_jax.errors import SerJaxError
 from ser_jax.method import Method
 from ser_jax.signals.center import Center
 from ser_jax.signals.reconstruction import Reconstruction
@@ -26,21 +29,23 @@ def _batch(frames, bins):
             "mask": np.ones(8, np.float32)}
 
 
+@pytest.mark.parametrize("conv_dtype", [None, jnp.float32], ids=["bf16 convs", "float32 convs"])
 @pytest.mark.parametrize("name", ["parallel_cnn", "conv_gru", "satt"])
-def test_bf16_loss_within_tolerance_of_float32(name):
+def test_bf16_loss_within_tolerance_of_float32(name, conv_dtype):
     batch = _batch(64, 64) if name == "satt" else _batch(24, 16)  # 5 poolings need 2^5
     if name == "conv_gru":
         batch["length"] = np.array([24, 20, 17, 9, 24, 3, 12, 24], np.int32)  # padded sequences
 
     def make(dtype):
+        common = {"dtype": dtype, "conv_dtype": conv_dtype if dtype == jnp.bfloat16 else None}
         signals = (Softmax(), Center(weight=0.5))
         if name == "parallel_cnn":
-            encoder = ParallelCNN(channels=8, embed_dim=8, dropout=0.0, dtype=dtype)
+            encoder = ParallelCNN(channels=8, embed_dim=8, dropout=0.0, **common)
             signals += (Reconstruction(weight=1.0, hidden=8, decoder_dims=(16,)),)
         elif name == "conv_gru":
-            encoder = ConvGRU(conv_channels=(4, 8), gru_units=8, z_dim=8, dropout=0.0, dtype=dtype)
+            encoder = ConvGRU(conv_channels=(4, 8), gru_units=8, z_dim=8, dropout=0.0, **common)
         else:
-            encoder = Satt(conv_channels=(4, 4, 4, 4, 4), embed_dim=16, dtype=dtype)
+            encoder = Satt(conv_channels=(4, 4, 4, 4, 4), embed_dim=16, **common)
         return Method(encoder, signals)
 
     key = jax.random.PRNGKey(0)
@@ -57,6 +62,52 @@ def test_bf16_loss_within_tolerance_of_float32(name):
     # stated tolerance: 2 % of the float32 loss (bf16 keeps 8 bits of mantissa, ~0.4 % per value)
     assert losses["bf16"] == pytest.approx(losses["f32"], rel=2e-2)
     assert losses["bf16"] != losses["f32"]  # the bf16 path really computed in bf16
+
+
+def _conv_operand_dtypes(config) -> set:
+    """The operand dtypes of every convolution in a training forward and backward pass of
+    `config`'s network."""
+    network = method_lib.from_config(config).network(4)
+    batch, key = _batch(64, 64), jax.random.PRNGKey(0)
+    variables = network.init({"params": key, "dropout": key}, batch["x"], batch["length"], train=False)
+
+    def embedding_sum(params):
+        out, _ = network.apply({**variables, "params": params}, batch["x"], batch["length"], train=True,
+                               rngs={"dropout": key}, mutable=["batch_stats"])
+        return out["embedding"].astype(jnp.float32).sum()
+
+    jaxpr = jax.make_jaxpr(jax.grad(embedding_sum))(variables["params"])
+    found = set()
+
+    def visit(jaxpr):
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name == "conv_general_dilated":
+                found.update(str(v.aval.dtype) for v in eqn.invars)
+            for value in eqn.params.values():
+                for sub in value if isinstance(value, (tuple, list)) else (value,):
+                    if hasattr(sub, "eqns") or hasattr(sub, "jaxpr"):
+                        visit(getattr(sub, "jaxpr", sub))
+
+    visit(jaxpr.jaxpr)
+    return found
+
+
+@pytest.mark.parametrize("config_name", ["dai", "pdt", "s"])
+def test_conv_dtype_auto_keeps_cpu_convolutions_float32(config_name):
+    """With model.dtype=bfloat16, `auto` gives the CPU float32 convolutions (XLA:CPU has no faster
+    bf16 one) and the rest bf16; `bfloat16` puts every convolution in bf16."""
+    config = importlib.import_module(f"configs.{config_name}").get_config()
+    config.model.dtype = "bfloat16"
+    assert jax.default_backend() == "cpu"
+    encoder = method_lib.from_config(config).encoder
+    assert encoder.conv_compute_dtype == jnp.float32 and encoder.dtype == jnp.bfloat16
+    assert _conv_operand_dtypes(config) == {"float32"}
+    config.model.conv_dtype = "bfloat16"
+    assert method_lib.from_config(config).encoder.conv_compute_dtype == jnp.bfloat16
+    assert _conv_operand_dtypes(config) == {"bfloat16"}
+    config.model.conv_dtype = "half"
+    with pytest.raises(SerJaxError, match="--config.model.conv_dtype: .*'half'"):
+        method_lib.from_config(config)
 
 
 def test_dense_sums_bf16_products_in_float32():

@@ -43,6 +43,8 @@ class Encoder:
 
     Attributes:
       dtype: compute dtype (parameters stay float32).
+      conv_dtype: compute dtype of the convolution stack (convolutions, their BatchNorms,
+        pools), None for `dtype` (ser_jax.method.conv_dtype resolves the config's `auto`).
       bn_momentum: BatchNorm running-statistics momentum.
       conv_weight_grad: `auto`, `xla`, `gemm` or, where `pools_convs`, `pooled` (see ser_jax.conv).
     """
@@ -55,12 +57,17 @@ class Encoder:
     head_name: ClassVar[str] = "logits"
 
     dtype: object = jnp.float32
+    conv_dtype: object = None
     bn_momentum: float = 0.9
     conv_weight_grad: str = "auto"
 
     @property
     def embed_dim(self) -> int:
         raise NotImplementedError
+
+    @property
+    def conv_compute_dtype(self):
+        return self.dtype if self.conv_dtype is None else self.conv_dtype
 
     @property
     def head_dropout(self) -> float:

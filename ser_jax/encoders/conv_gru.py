@@ -70,13 +70,13 @@ class ConvGRU(Encoder):
             raise ValueError(f"unroll: {err}") from None
 
     def __call__(self, x, lengths, *, train: bool) -> Encoded:
-        h = x[..., None].astype(self.dtype)
+        h = x[..., None].astype(self.conv_compute_dtype)
         lengths = lengths.astype(jnp.int32)
         for i, channels in enumerate(self.conv_channels):
             valid = jnp.arange(h.shape[1])[None, :] < lengths[:, None]
             h = h * valid[:, :, None, None].astype(h.dtype)
             h = conv_block.block(h, channels, (3, 3), i, train=train, momentum=self.bn_momentum,
-                                 weight_grad=self.conv_weight_grad, dtype=self.dtype)
+                                 weight_grad=self.conv_weight_grad, dtype=self.conv_compute_dtype)
             lengths = jnp.maximum(lengths // 2, 1)
         seq = h.reshape(h.shape[0], h.shape[1], -1)
         last_fwd, last_bwd = gru.bidirectional(seq, lengths, self.gru_units, dtype=self.dtype, unroll=self.gru_unroll)

@@ -58,7 +58,7 @@ class ParallelCNN(Encoder):
 
     def __call__(self, x, lengths, *, train: bool) -> Encoded:
         batch, frames, bins = x.shape
-        h = x[..., None].astype(self.dtype)
+        h = x[..., None].astype(self.conv_compute_dtype)
         paths = []
         for i, (kt, kf) in enumerate(self.kernel_sizes):
             if min(frames - kt + 1, bins - kf + 1) < 2:
@@ -66,8 +66,8 @@ class ParallelCNN(Encoder):
             conv_lengths = jnp.maximum(lengths - kt + 1, 1)  # frames whose kernel sees only audio
             # ReLU(max(conv) + bias) = max(ReLU(conv + bias)): pooled before the bias and ReLU,
             # the same values without a pass over the full-size conv output.
-            pooled = conv.Conv(self.channels, (kt, kf), weight_grad=self.conv_weight_grad, dtype=self.dtype,
-                               name=f"Conv_{i}")(h, pool_lengths=conv_lengths)
+            pooled = conv.Conv(self.channels, (kt, kf), weight_grad=self.conv_weight_grad,
+                               dtype=self.conv_compute_dtype, name=f"Conv_{i}")(h, pool_lengths=conv_lengths)
             paths.append(nn.relu(pooled).reshape(batch, -1))
         shared = jnp.concatenate(paths, axis=-1)
         embedding = layers.fc_bn_relu(shared, self.embed_dim, "embed", train=train, momentum=self.bn_momentum,

@@ -29,15 +29,16 @@ class SattCNN(nn.Module):
     kernel: Sequence[int]
     embed_dim: int
     dtype: object
+    conv_dtype: object
     bn_momentum: float
     conv_weight_grad: str
 
     @nn.compact
     def __call__(self, x, *, train: bool):
-        h = x[..., None].astype(self.dtype)
+        h = x[..., None].astype(self.conv_dtype)
         for i, channels in enumerate(self.conv_channels):
             h = conv_block.block(h, channels, tuple(self.kernel), i, train=train, momentum=self.bn_momentum,
-                                 weight_grad=self.conv_weight_grad, dtype=self.dtype)
+                                 weight_grad=self.conv_weight_grad, dtype=self.conv_dtype)
         flat = h.reshape(h.shape[0], -1)
         return layers.Dense(self.embed_dim, dtype=self.dtype)(flat), flat
 
@@ -67,6 +68,6 @@ class Satt(Encoder):
         return cls(conv_channels=tuple(c.conv_channels), kernel=tuple(c.kernel), embed_dim=c.embed_dim, **common)
 
     def __call__(self, x, lengths, *, train: bool) -> Encoded:
-        vector, flat = SattCNN(self.conv_channels, self.kernel, self.embed_dim, self.dtype, self.bn_momentum,
+        vector, flat = SattCNN(self.conv_channels, self.kernel, self.embed_dim, self.dtype, self.conv_compute_dtype, self.bn_momentum,
                                self.conv_weight_grad, name="encoder")(x, train=train)
         return Encoded(embedding=vector, head_input=vector, trunk=flat)

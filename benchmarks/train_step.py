@@ -100,7 +100,8 @@ def _jax_step(model_name: str, size: str, batch: int, dtype: str, weight_grad: s
     cdtype = conv.resolve_dtype(conv_dtype, jdtype)  # as run.py resolves config.model.conv_dtype
     lengths = np.full(batch, frames, np.int32)
     if model_name == "parallel_cnn":
-        method = Method(ParallelCNN(channels=CHANNELS[size], conv_weight_grad=weight_grad, dtype=jdtype, conv_dtype=cdtype),
+        method = Method(ParallelCNN(channels=CHANNELS[size], conv_weight_grad=weight_grad, dtype=jdtype,
+                                    conv_dtype=cdtype),
                         (Softmax(), Center(weight=4.0), Reconstruction(weight=1.0)))
         tx = optax.adamw(3e-3, weight_decay=0.01) if size == "default" else optax.adadelta(1.0)
         data = {"x": x, "label": labels, "mask": mask, "length": lengths}
@@ -240,7 +241,8 @@ def _worker(args) -> None:
     `--warmup`) at each RUN line of stdin; at STOP, print the facts and peak RSS."""
     model_name, framework = args.child.split(":")
     if framework == "jax":
-        one, sync, facts = build_jax(model_name, args.size, args.batch, args.dtype, args.gru_unroll, args.conv_dtype)
+        one, sync, facts = build_jax(model_name, args.size, args.batch, args.dtype, args.gru_unroll,
+                                     args.conv_dtype)
     else:
         one, sync, facts = build_torch(model_name, args.size, args.batch, framework == "compile", args.dtype)
     print("READY", flush=True)

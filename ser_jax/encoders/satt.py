@@ -68,6 +68,6 @@ class Satt(Encoder):
         return cls(conv_channels=tuple(c.conv_channels), kernel=tuple(c.kernel), embed_dim=c.embed_dim, **common)
 
     def __call__(self, x, lengths, *, train: bool) -> Encoded:
-        vector, flat = SattCNN(self.conv_channels, self.kernel, self.embed_dim, self.dtype, self.conv_compute_dtype, self.bn_momentum,
-                               self.conv_weight_grad, name="encoder")(x, train=train)
+        vector, flat = SattCNN(self.conv_channels, self.kernel, self.embed_dim, self.dtype, self.conv_compute_dtype,
+                               self.bn_momentum, self.conv_weight_grad, name="encoder")(x, train=train)
         return Encoded(embedding=vector, head_input=vector, trunk=flat)

@@ -27,7 +27,8 @@ def main(workdir: str) -> None:
     for results in sorted(Path(workdir).glob("runs/*/seed_*/results.json")):
         print(_line(f"{results.parent.parent.name}/{results.parent.name}", json.loads(results.read_text())["folds"]))
     for variant in sorted(Path(workdir).glob("runs/*")):
-        members = sorted(d for d in variant.glob("seed_*") if rundir.read_probabilities(d / "fold_00") is not None)
+        members = sorted(d for d in variant.glob("seed_*")  # finished seeds (results.json) with probabilities
+                         if (d / rundir.RESULTS).exists() and rundir.read_probabilities(d / "fold_00") is not None)
         if len(members) > 1:
             classes = json.loads((members[0] / rundir.RESULTS).read_text())["classes"]
             print(_line(f"{variant.name}, seed ensemble of {len(members)}", ensemble.fold_results(members, classes)))

@@ -95,13 +95,14 @@ def _conv_operand_dtypes(config) -> set:
 @pytest.mark.parametrize("config_name", ["dai", "pdt", "s"])
 def test_conv_dtype_auto_keeps_cpu_convolutions_float32(config_name):
     """With model.dtype=bfloat16, `auto` gives the CPU float32 convolutions (XLA:CPU has no faster
-    bf16 one) and the rest bf16; `bfloat16` puts every convolution in bf16."""
+    bf16 one) and the rest bf16 (elsewhere bf16 throughout); `bfloat16` puts every convolution
+    in bf16; an unknown value stops with the key's name."""
     config = importlib.import_module(f"configs.{config_name}").get_config()
     config.model.dtype = "bfloat16"
-    assert jax.default_backend() == "cpu"
+    auto = jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16  # on GPU/TPU: model.dtype
     encoder = method_lib.from_config(config).encoder
-    assert encoder.conv_compute_dtype == jnp.float32 and encoder.dtype == jnp.bfloat16
-    assert _conv_operand_dtypes(config) == {"float32"}
+    assert encoder.conv_compute_dtype == auto and encoder.dtype == jnp.bfloat16
+    assert _conv_operand_dtypes(config) == {jnp.dtype(auto).name}
     config.model.conv_dtype = "bfloat16"
     assert method_lib.from_config(config).encoder.conv_compute_dtype == jnp.bfloat16
     assert _conv_operand_dtypes(config) == {"bfloat16"}

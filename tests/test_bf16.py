@@ -11,12 +11,11 @@ import optax
 import pytest
 
 from ser_jax import layers, steps
-from ser_jax import method as method_lib
 from ser_jax.encoders.conv_gru import ConvGRU
 from ser_jax.encoders.parallel_cnn import ParallelCNN
 from ser_jax.encoders.satt import Satt
 from ser_jax.errors import SerJaxError
-from ser_jax.method import Method
+from ser_jax.method import Method, from_config
 from ser_jax.signals.center import Center
 from ser_jax.signals.reconstruction import Reconstruction
 from ser_jax.signals.softmax import Softmax
@@ -67,7 +66,7 @@ def test_bf16_loss_within_tolerance_of_float32(name, conv_dtype):
 def _conv_operand_dtypes(config) -> set:
     """The operand dtypes of every convolution in a training forward and backward pass of
     `config`'s network."""
-    network = method_lib.from_config(config).network(4)
+    network = from_config(config).network(4)
     batch, key = _batch(64, 64), jax.random.PRNGKey(0)
     variables = network.init({"params": key, "dropout": key}, batch["x"], batch["length"], train=False)
 
@@ -100,15 +99,15 @@ def test_conv_dtype_auto_keeps_cpu_convolutions_float32(config_name):
     config = importlib.import_module(f"configs.{config_name}").get_config()
     config.model.dtype = "bfloat16"
     auto = jnp.float32 if jax.default_backend() == "cpu" else jnp.bfloat16  # on GPU/TPU: model.dtype
-    encoder = method_lib.from_config(config).encoder
+    encoder = from_config(config).encoder
     assert encoder.conv_compute_dtype == auto and encoder.dtype == jnp.bfloat16
     assert _conv_operand_dtypes(config) == {jnp.dtype(auto).name}
     config.model.conv_dtype = "bfloat16"
-    assert method_lib.from_config(config).encoder.conv_compute_dtype == jnp.bfloat16
+    assert from_config(config).encoder.conv_compute_dtype == jnp.bfloat16
     assert _conv_operand_dtypes(config) == {"bfloat16"}
     config.model.conv_dtype = "half"
     with pytest.raises(SerJaxError, match="--config.model.conv_dtype: .*'half'"):
-        method_lib.from_config(config)
+        from_config(config)
 
 
 def test_dense_sums_bf16_products_in_float32():

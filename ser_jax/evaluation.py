@@ -73,9 +73,8 @@ def epoch_score(ctx, state) -> tuple[float, dict]:
         summary = _summary(ctx, val)
     else:
         train = split_pass(ctx, state, "train")
-        ua = svm.val_ua(train["embeddings"], ctx.sources["train"].labels, val["embeddings"],
-                        ctx.sources["val"].labels, c=1.0, num_classes=ctx.num_classes)
-        summary = {"ua": ua, "wa": float("nan")}
+        summary = svm.val_summary(train["embeddings"], ctx.sources["train"].labels, val["embeddings"],
+                                  ctx.sources["val"].labels, c=1.0, num_classes=ctx.num_classes)
         if "recon_se" in val["sums"]:
             summary["recon_mse"] = float(val["sums"]["recon_se"]) / val["n"]
     return ctx.method.selection_score(summary), summary

@@ -33,10 +33,10 @@ def fit_probabilistic(x, y, c: float, kernel: str = "rbf"):
     return make_pipeline(StandardScaler(), calibrated).fit(x, y)
 
 
-def val_ua(train_x, train_y, val_x, val_y, *, c: float, num_classes: int, kernel: str = "rbf") -> float:
-    """UA on validation of an SVM fitted on the training vectors."""
+def val_summary(train_x, train_y, val_x, val_y, *, c: float, num_classes: int, kernel: str = "rbf") -> dict:
+    """Validation figures (`metrics.summarize`: UA, WA, macro F1) of an SVM fitted on the training vectors."""
     pred = _fit(train_x, train_y, c, kernel).predict(val_x)
-    return metrics.summarize(metrics.confusion_matrix(val_y, pred, num_classes), range(num_classes))["ua"]
+    return metrics.summarize(metrics.confusion_matrix(val_y, pred, num_classes), range(num_classes))
 
 
 def select_and_test(split_x: dict, split_y: dict, *, cs, num_classes: int,
@@ -49,8 +49,8 @@ def select_and_test(split_x: dict, split_y: dict, *, cs, num_classes: int,
     Returns:
       (chosen C, val confusion [C, C] of the chosen C, test confusion [C, C], {name: confusion} of `others`).
     """
-    scores = [val_ua(split_x["train"], split_y["train"], split_x["val"], split_y["val"], c=c,
-                     num_classes=num_classes, kernel=kernel) for c in cs]
+    scores = [val_summary(split_x["train"], split_y["train"], split_x["val"], split_y["val"], c=c,
+                          num_classes=num_classes, kernel=kernel)["ua"] for c in cs]
     best = float(cs[int(np.argmax(scores))])
     val_pred = _fit(split_x["train"], split_y["train"], best, kernel).predict(split_x["val"])
     model = _fit(np.concatenate([split_x["train"], split_x["val"]]),

@@ -288,3 +288,14 @@ def test_fold_sources_group_variable_length_training_batches_only(emodb_root, ca
     assert sum(b["x"].shape[1] for b in grouped) < sum(b["x"].shape[1] for b in plain)  # EmoDB: 1.2–9 s
     config.train.crop_percentile = 75.0  # one length for every batch: nothing to group
     assert input_pipeline.fold_sources(config.train, corpus, store, fold)["train"].group == 0
+
+
+def test_pairs_per_epoch_scale_with_the_training_utterances_unless_fixed():
+    from ser_jax.signals.pairwise import Pairwise
+    assert Pairwise().batches_per_epoch(100, 8) == 37  # 3 pairs an utterance: 300 pairs, full batches only
+    assert Pairwise(pairs_per_utterance=1.0).batches_per_epoch(100, 8) == 12
+    assert Pairwise(pairs_per_utterance=1.0, pairs_per_epoch=64).batches_per_epoch(100, 8) == 8
+    c = method.default_config()[1].pairwise
+    c.update(weight=1.0, pairs_per_utterance=0.0)
+    with pytest.raises(SerJaxError, match="pairs_per_utterance"):
+        Pairwise.from_config(c)

@@ -10,6 +10,7 @@ import ml_collections
 import numpy as np
 
 from ser_jax import input_pipeline, layers, losses
+from ser_jax.errors import SerJaxError
 from ser_jax.signals.base import Signal
 
 
@@ -20,7 +21,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.margin = 0.1  # m of the cosine-margin loss (paper best 0.1)
     c.hidden = 128  # discriminator FC, paper
     c.same_fraction = 1 / 3  # share of same-emotion pairs (paper)
-    c.pairs_per_epoch = 0  # pairs drawn per epoch; 0: 3 × training utterances
+    c.pairs_per_epoch = 0  # pairs drawn per epoch; 0: pairs_per_utterance × training utterances
+    c.pairs_per_utterance = 3.0  # with pairs_per_epoch 0: pairs per epoch per training utterance
     return c
 
 
@@ -37,7 +39,8 @@ class Pairwise(Signal):
       margin: m of the cosine-margin loss.
       hidden: discriminator hidden size.
       same_fraction: share of same-emotion pairs per epoch.
-      pairs_per_epoch: pairs drawn per epoch (0: 3 × the training utterances).
+      pairs_per_epoch: pairs drawn per epoch (0: pairs_per_utterance × the training utterances).
+      pairs_per_utterance: with pairs_per_epoch 0, pairs per epoch per training utterance.
     """
 
     name = "pairwise"
@@ -49,11 +52,16 @@ class Pairwise(Signal):
     hidden: int = 128
     same_fraction: float = 1 / 3
     pairs_per_epoch: int = 0
+    pairs_per_utterance: float = 3.0
 
     @classmethod
     def from_config(cls, c) -> "Pairwise":
+        if c.weight > 0 and not c.pairs_per_epoch and not c.pairs_per_utterance > 0:
+            raise SerJaxError(f"--config.signals.pairwise.pairs_per_utterance={c.pairs_per_utterance}: must be > 0 "
+                              "(or set --config.signals.pairwise.pairs_per_epoch)")
         return cls(weight=c.weight, cos_weight=c.cos_weight, margin=c.margin, hidden=c.hidden,
-                   same_fraction=c.same_fraction, pairs_per_epoch=c.pairs_per_epoch)
+                   same_fraction=c.same_fraction, pairs_per_epoch=c.pairs_per_epoch,
+                   pairs_per_utterance=c.pairs_per_utterance)
 
     def head(self, enc, x, *, encoder, num_classes, train, pairs) -> dict:
         if not pairs:
@@ -71,7 +79,7 @@ class Pairwise(Signal):
         return self.weight * (self.cos_weight * cos + (1.0 - self.cos_weight) * ce), {"loss/cos": cos, "loss/ce": ce}
 
     def _num_pairs(self, num_utterances: int) -> int:
-        return self.pairs_per_epoch or 3 * num_utterances
+        return self.pairs_per_epoch or int(round(self.pairs_per_utterance * num_utterances))
 
     def batches_per_epoch(self, num_utterances: int, batch_size: int) -> int:
         return self._num_pairs(num_utterances) // batch_size

@@ -163,7 +163,8 @@ def test_every_variant_is_compared_with_the_reference_fold_by_fold(tmp_path):
         sweep.expand(config, tmp_path)
 
 
-@pytest.mark.parametrize("name", ["methods", "methods:paper", "paper_vs_strong", "table1", "dai", "pdt"])
+@pytest.mark.parametrize("name", ["methods", "methods:paper", "paper_vs_strong", "paper_vs_strong:cpu", "table1", "dai",
+                                  "pdt"])
 def test_every_sweep_file_expands_into_checked_runs(name, tmp_path):
     module, _, variant = name.partition(":")
     config = importlib.import_module(f"configs.sweeps.{module}").get_config(*([variant] if variant else []))
@@ -183,3 +184,22 @@ def test_paper_vs_strong_reuses_the_methods_sweeps_runs_and_trains_the_papers_se
     expected = sac.get_config("paper")
     assert rundir.flatten(paper.to_dict()) == rundir.flatten(expected.to_dict())
     assert {v[0]: v[1] for v in paper_vs_strong.get_config().variants}["S+A+C"] == "S+A+C, paper"  # compared with it
+
+
+def test_paper_vs_strong_cpu_puts_the_parallel_cnns_paper_recipe_on_the_strong_size(tmp_path):
+    from configs import dai, sc
+    from configs.sweeps import paper_vs_strong
+
+    runs = {(r.variant, r.seed): r for r in sweep.expand(paper_vs_strong.get_config("cpu"), tmp_path)}
+    small = runs[("S+C, paper recipe (64 bands, 32 kernels)", 0)].config
+    expected = sc.get_config("paper")
+    expected.features.n_mels, expected.model.parallel_cnn.channels = 64, 32  # the strong recipe's size, nothing else
+    assert rundir.flatten(small.to_dict()) == rundir.flatten(expected.to_dict())
+    assert {v[0]: v[1] for v in paper_vs_strong.get_config("cpu").variants}["S+C"] == "S+C, paper recipe (64 bands, 32 kernels)"
+    # the CNN + BiGRU's paper settings are the same network: unchanged, and the same folder as the default sweep's
+    both = {(r.variant, r.seed): r for r in sweep.expand(paper_vs_strong.get_config(), tmp_path)}
+    name = "CNN+BiGRU+center (001), paper"
+    assert runs[(name, 0)].workdir == both[(name, 0)].workdir
+    assert rundir.flatten(runs[(name, 0)].config.to_dict()) == rundir.flatten(dai.get_config("paper").to_dict())
+    with pytest.raises(ValueError, match="choose one of"):
+        paper_vs_strong.get_config("gpu")

@@ -11,6 +11,15 @@ and only the paper runs train:
 
 At the papers' sizes a parallel-CNN run is ~1.5 min of an H100 and ~10 h of one CPU core
 (docs/benchmarks.md): a GPU job. --config.only="('S, paper','S')" runs a subset.
+
+`paper_vs_strong.py:cpu` compares the two recipes on the same network where the strong recipe
+also shrank it: the parallel CNN's paper settings at the strong recipe's input and width (64
+mel bands, 32 kernels a path; ~1 min a fold on one core), named "S, paper recipe (64 bands,
+32 kernels)" and so on. The other methods' variants are those of the default (the CNN + BiGRU
+is the same network under both recipes):
+
+    python run.py --config configs/sweeps/paper_vs_strong.py:cpu --workdir workdir/methods --mode=sweep \
+        --config.only="('eGeMAPS + SVM','S, paper recipe (64 bands, 32 kernels)','S')"
 """
 
 import ml_collections
@@ -20,9 +29,16 @@ from configs.sweeps import methods
 from ser_jax import sweep as sweeps
 
 
-def get_config():
+SIZES = ("paper", "cpu")
+
+
+def get_config(sizes=None):
+    sizes = sizes or "paper"
+    if sizes not in SIZES:
+        raise ValueError(f"configs/sweeps/paper_vs_strong.py:{sizes}: choose one of {SIZES}")
     sweep = ml_collections.ConfigDict()
-    sweep.title = f"EmoDB, leave-one-speaker-out: each method's paper settings and strong recipe, with {methods.REFERENCE}"
+    sweep.title = (f"EmoDB, leave-one-speaker-out: each method's paper settings and strong recipe, with {methods.REFERENCE}"
+                   + (" (the parallel CNN's paper recipe at the strong recipe's size)" if sizes == "cpu" else ""))
     sweep.base = s.get_config()
     sweep.seeds = (0, 1, 2)
     sweep.only = ()
@@ -30,8 +46,14 @@ def get_config():
     between = lambda config: sweeps.settings_between(sweep.base, config)  # noqa: E731
     variants = [(methods.REFERENCE, "", between(egemaps_svm.get_config()))]
     for name, _, module in methods.METHODS:
-        variants.append((f"{name}, paper", "", between(module.get_config("paper"))))
-        variants.append((name, f"{name}, paper", between(module.get_config())))
+        paper, strong = module.get_config("paper"), module.get_config()
+        paper_name = f"{name}, paper"
+        if sizes == "cpu" and paper.model.encoder == "parallel_cnn":
+            paper.features.n_mels = strong.features.n_mels
+            paper.model.parallel_cnn.channels = strong.model.parallel_cnn.channels
+            paper_name += f" recipe ({paper.features.n_mels} bands, {paper.model.parallel_cnn.channels} kernels)"
+        variants.append((paper_name, "", between(paper)))
+        variants.append((name, paper_name, between(strong)))
     sweep.variants = tuple(variants)
     sweep.curves = ()
     sweep.embedding_figures = False

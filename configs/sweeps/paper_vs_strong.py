@@ -14,9 +14,9 @@ At the papers' sizes a parallel-CNN run is ~1.5 min of an H100 and ~10 h of one 
 
 `paper_vs_strong.py:cpu` compares the two recipes on the same network where the strong recipe
 also shrank it: the parallel CNN's paper settings at the strong recipe's input and width (64
-mel bands, 32 kernels a path; ~4 min a fold on a core shared with another run), named "S, paper recipe (64 bands,
-32 kernels)" and so on. The other methods' variants are those of the default (the CNN + BiGRU
-is the same network under both recipes):
+mel bands, 32 kernels a path; ~4 min a fold on a core shared with another run), named
+"S, paper recipe (64 bands, 32 kernels)" and so on. The other methods' variants are those of
+the default (the CNN + BiGRU is the same network under both recipes):
 
     python run.py --config configs/sweeps/paper_vs_strong.py:cpu --workdir workdir/methods --mode=sweep \
         --config.only="('eGeMAPS + SVM','S, paper recipe (64 bands, 32 kernels)','S')"

@@ -176,10 +176,11 @@ def strong_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     """AdamW with warm-up and cosine decay, weight decay, label smoothing, center loss averaged
     over the embedding's dimensions with a warm-up; for the parallel CNN also a smaller input
     and network, which validation preferred and which keep the 10 folds of EmoDB under 30
-    minutes on 2 CPU cores; for the pairwise task (002) shorter inputs, fewer pairs and epochs, to
-    make its 30 EmoDB runs affordable on the CPU, with the rate chosen on validation; variable-length training batches grouped by length (a speed choice:
-    the CNN + BiGRU's padding drops from 615 to 375 frames a batch on EmoDB). Every other choice
-    was made on validation speakers only."""
+    minutes on 2 CPU cores; for the pairwise task (002) shorter inputs, fewer pairs and
+    epochs, to make its 30 EmoDB runs affordable on the CPU, with the rate chosen on
+    validation; variable-length training batches grouped by length (a speed choice: the CNN +
+    BiGRU's padding drops from 615 to 375 frames a batch on EmoDB). Every other choice was
+    made on validation speakers only."""
     config.optim.name = "adamw"
     if config.optim.learning_rate == 1.0:  # Adadelta's rate (000): AdamW's, chosen on validation
         config.optim.learning_rate = 3e-3

@@ -111,7 +111,8 @@ def test_the_pairwise_task_on_the_parallel_cnn_and_center_loss_on_the_satt_encod
     summary = train.train_and_evaluate(config, tmp_path / "pairwise_cnn", out=lambda _: None)
     fold = summary["folds"][0]
     assert fold["svm_c"] in tuple(config.train.svm_c) and fold["test"]["n"] == 39  # an SVM on the vectors
-    record, = [json.loads(line) for line in (tmp_path / "pairwise_cnn" / "fold_00" / "log.jsonl").read_text().splitlines()]
+    log = (tmp_path / "pairwise_cnn" / "fold_00" / "log.jsonl").read_text()
+    record, = [json.loads(line) for line in log.splitlines()]
     assert "loss/cos" in record
     # the epoch's SVM gives every validation figure (WA was logged as NaN before)
     assert 0.0 <= record["val/wa"] <= 1.0 and 0.0 <= record["val/ua"] <= 1.0

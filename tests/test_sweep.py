@@ -195,7 +195,8 @@ def test_paper_vs_strong_cpu_puts_the_parallel_cnns_paper_recipe_on_the_strong_s
     expected = sc.get_config("paper")
     expected.features.n_mels, expected.model.parallel_cnn.channels = 64, 32  # the strong recipe's size, nothing else
     assert rundir.flatten(small.to_dict()) == rundir.flatten(expected.to_dict())
-    assert {v[0]: v[1] for v in paper_vs_strong.get_config("cpu").variants}["S+C"] == "S+C, paper recipe (64 bands, 32 kernels)"
+    baselines = {v[0]: v[1] for v in paper_vs_strong.get_config("cpu").variants}
+    assert baselines["S+C"] == "S+C, paper recipe (64 bands, 32 kernels)"
     # the CNN + BiGRU's paper settings are the same network: unchanged, and the same folder as the default sweep's
     both = {(r.variant, r.seed): r for r in sweep.expand(paper_vs_strong.get_config(), tmp_path)}
     name = "CNN+BiGRU+center (001), paper"

@@ -37,8 +37,9 @@ def get_config(sizes=None):
     if sizes not in SIZES:
         raise ValueError(f"configs/sweeps/paper_vs_strong.py:{sizes}: choose one of {SIZES}")
     sweep = ml_collections.ConfigDict()
-    sweep.title = (f"EmoDB, leave-one-speaker-out: each method's paper settings and strong recipe, with {methods.REFERENCE}"
-                   + (" (the parallel CNN's paper recipe at the strong recipe's size)" if sizes == "cpu" else ""))
+    sweep.title = ("EmoDB, leave-one-speaker-out: each method's paper settings and strong recipe, with "
+                   f"{methods.REFERENCE}" + (" (the parallel CNN's paper recipe at the strong recipe's size)"
+                                             if sizes == "cpu" else ""))
     sweep.base = s.get_config()
     sweep.seeds = (0, 1, 2)
     sweep.only = ()

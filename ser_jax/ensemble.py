@@ -7,6 +7,11 @@ average of a few members removes much of that variance. The ensemble of a sweep'
 costs no training beyond the runs it already has: each finished fold keeps its val and test
 probabilities (`probabilities.npz`). Runs finished before they were kept get them from their
 saved models (`write_missing`, inference only).
+
+Where an SVM predicts (the pairwise task), a fold's probabilities are those of the SVM of the
+fold's chosen C with sigmoid-calibrated outputs (`svm.probabilities`), computed from the fold's
+kept embeddings; a method that trains nothing (the eGeMAPS reference) gives the same model
+with every seed and has no ensemble.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import jax
 import numpy as np
 import optax
 
-from ser_jax import checkpointing, evaluation, feature_cache, features, input_pipeline, metrics, protocols, rundir
+from ser_jax import checkpointing, evaluation, feature_cache, features, input_pipeline, metrics, protocols, rundir, svm
 from ser_jax.corpora import load_corpus
 from ser_jax.errors import SerJaxError
 
@@ -65,13 +70,21 @@ def fold_results(workdirs: list, classes) -> list[dict]:
 def write_missing(config, workdir, *, out=print) -> int:
     """Writes `probabilities.npz` for every finished fold of the run in `workdir` that has a
     saved model but no probabilities (a run finished before they were kept), by evaluating that
-    model on the fold's val and test splits, as training's final evaluation does. `config` is
-    the run's config on this machine. Returns how many folds were written."""
+    model on the fold's val and test splits, as training's final evaluation does; where an SVM
+    predicts, from the fold's kept embeddings (`svm.probabilities`). A method that trains
+    nothing gets none. `config` is the run's config on this machine. Returns how many folds
+    were written."""
     from ser_jax import method, steps, train  # train imports the modules this one serves
 
     missing = [d for d in _finished(workdir) if rundir.read_probabilities(d) is None]
-    if not missing or method.from_config(config).predicts != "logits":
+    own = method.from_config(config)
+    if not missing or not own.encoder.trainable:
         return 0
+    if own.predicts != "logits":
+        out(f"{workdir}: class probabilities of {len(missing)} finished folds, from their SVMs on the kept embeddings")
+        for fold_dir in missing:
+            _write_svm_probabilities(fold_dir)
+        return len(missing)
     out(f"{workdir}: class probabilities of {len(missing)} finished folds, from their saved models")
     corpus = load_corpus(config.data, config.cache_dir)
     store = feature_cache.load_or_compute(corpus, features.FeatureParams.from_config(config.features),
@@ -98,6 +111,28 @@ def write_missing(config, workdir, *, out=print) -> int:
         rundir.write_probabilities(fold_dir, {s: done[s]["probabilities"] for s in done},
                                    {s: ctx.sources[s].labels for s in done})
     return len(missing)
+
+
+def _write_svm_probabilities(fold_dir: Path) -> None:
+    """probabilities.npz of a finished fold whose SVM predicts, from its embeddings.npz and the
+    C and kernel in its result.json; refused if the SVM refitted on them does not give the
+    fold's stored test confusion (the embeddings are not the run's)."""
+    result = rundir.read_json(fold_dir / rundir.RESULT)
+    kept = rundir.read_embeddings(fold_dir)
+    if kept is None or "svm_c" not in result:
+        raise SerJaxError(f"{fold_dir}: a seed ensemble of an SVM method needs the fold's {rundir.EMBEDDINGS} and "
+                          f"the svm_c of its {rundir.RESULT}: restore them, or leave the ensemble rows out with "
+                          "--config.ensemble=False")
+    x = {s: kept[s] for s in rundir.SPLITS}
+    y = {s: kept[f"{s}_labels"] for s in rundir.SPLITS}
+    classes = len(result["test"]["confusion"])
+    _, _, test_conf, _ = svm.select_and_test(x, y, cs=(result["svm_c"],), num_classes=classes,
+                                             kernel=result["svm_kernel"])
+    if not np.array_equal(test_conf, np.asarray(result["test"]["confusion"])):
+        raise SerJaxError(f"{fold_dir / rundir.EMBEDDINGS}: the SVM refitted on these embeddings does not give the "
+                          f"test confusion of {fold_dir / rundir.RESULT}: they are not this run's; retrain that run")
+    probs = svm.probabilities(x, y, c=result["svm_c"], num_classes=classes, kernel=result["svm_kernel"])
+    rundir.write_probabilities(fold_dir, probs, {s: y[s] for s in probs})
 
 
 def _finished(workdir) -> list[Path]:

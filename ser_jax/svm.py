@@ -33,6 +33,23 @@ def fit_probabilistic(x, y, c: float, kernel: str = "rbf"):
     return make_pipeline(StandardScaler(), calibrated).fit(x, y)
 
 
+def probabilities(split_x: dict, split_y: dict, *, c: float, num_classes: int, kernel: str = "rbf") -> dict:
+    """Class probabilities [N, num_classes] of val and test, as `select_and_test` predicts them:
+    val from the SVM fitted on train, test from the one refitted on train+val, each with
+    sigmoid-calibrated probabilities (`fit_probabilistic`). A class absent from the fitting
+    vectors gets probability 0. What a seed ensemble of an SVM method averages."""
+    fits = {"val": (split_x["train"], split_y["train"]),
+            "test": (np.concatenate([split_x["train"], split_x["val"]]),
+                     np.concatenate([split_y["train"], split_y["val"]]))}
+    out = {}
+    for split, (x, y) in fits.items():
+        model = fit_probabilistic(x, y, c, kernel)
+        full = np.zeros((len(split_x[split]), num_classes))
+        full[:, model.classes_] = model.predict_proba(split_x[split])
+        out[split] = full
+    return out
+
+
 def val_summary(train_x, train_y, val_x, val_y, *, c: float, num_classes: int, kernel: str = "rbf") -> dict:
     """Validation figures (`metrics.summarize`: UA, WA, macro F1) of an SVM fitted on the training vectors."""
     pred = _fit(train_x, train_y, c, kernel).predict(val_x)

@@ -5,8 +5,8 @@ A sweep config (configs/sweeps/*.py) holds a `title`, a full experiment config `
 table order, optionally `reference` (a variant every other one is also compared with, e.g.
 the eGeMAPS + SVM reference of configs/egemaps_svm.py), `only` (run just these variants; () → all), `curves`: ((dotted key, (variant,
 ...)), ...) to plot test UA against, and `embedding_figures` (t-SNE of each variant beside
-its baseline) and `ensemble` (True: after each variant with a classifier head, a row for the
-average of its seeds' probabilities, fold by fold: `ser_jax.ensemble`).
+its baseline) and `ensemble` (True: after each variant that trains a network, a row for the
+average of its seeds' class probabilities, fold by fold: `ser_jax.ensemble`).
 Each (variant, seed) trains with `train.train_and_evaluate` in
 WORKDIR/runs/<variant>/seed_<seed>/: a finished run is read back, an interrupted one
 resumes, and a folder holding a run of different settings is refused rather than mixed in.
@@ -229,7 +229,7 @@ def _ordered(present: set, runs: list[Run]) -> list[str]:
 
 
 def ensembles(sweep, runs: list[Run], summaries: dict) -> dict:
-    """{(ensemble name, -1): {"classes", "folds"}} of each variant with a classifier head, its
+    """{(ensemble name, -1): {"classes", "folds"}} of each variant that trains a network, its
     seeds' probabilities averaged fold by fold, where `sweep.ensemble` is on and there are
     several seeds; else {}."""
     if not sweep.get("ensemble", False) or len(sweep.seeds) < 2:
@@ -237,8 +237,8 @@ def ensembles(sweep, runs: list[Run], summaries: dict) -> dict:
     out = {}
     for name in dict.fromkeys(r.variant for r in runs):
         members = [r for r in runs if r.variant == name]
-        if method.from_config(members[0].config).predicts != "logits":
-            continue  # an SVM predicts: no probabilities to average
+        if not method.from_config(members[0].config).encoder.trainable:
+            continue  # nothing trained (the eGeMAPS reference): every seed is the same model
         classes = summaries[(name, members[0].seed)]["classes"]
         out[(ensemble_name(name), -1)] = {"classes": classes,
                                           "folds": ensemble.fold_results([r.workdir for r in members], classes)}

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from ser_jax import ensemble, rundir
+from configs import egemaps_svm, pdt
+from ser_jax import ensemble, metrics, rundir, svm
 from ser_jax.errors import SerJaxError
 
 
@@ -49,3 +50,61 @@ def test_a_member_kept_without_its_folds_is_refused_with_the_fix(tmp_path):
     b = _member(tmp_path, "b", [[0.9, 0.1], [0.2, 0.8]], [0, 1])
     with pytest.raises(SerJaxError, match=r"a holds no finished fold .* --config.ensemble=False"):
         ensemble.fold_results([a, b], ("anger", "sadness"))
+
+
+def _svm_member(root, name, seed):
+    """A finished fold of an SVM method: embeddings.npz (3 classes, 2-d clusters with some overlap)
+    and the result.json the SVM of C = 1 gives on them."""
+    rng = np.random.default_rng(seed)
+    centres = np.asarray([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])
+    x, y = {}, {}
+    for split, n in (("train", 30), ("val", 8), ("test", 8)):
+        y[split] = np.repeat(np.arange(3), n).astype(np.int32)
+        x[split] = (centres[y[split]] + rng.normal(0, 0.8, (3 * n, 2))).astype(np.float32)
+    fold = root / name / "fold_00"
+    fold.mkdir(parents=True)
+    rundir.write_embeddings(fold, x, y)
+    _, _, test_conf, _ = svm.select_and_test(x, y, cs=(1.0,), num_classes=3)
+    (fold / rundir.RESULT).write_text(json.dumps({"fold": "test=03 val=08", "svm_c": 1.0, "svm_kernel": "rbf",
+                                                  "test": {"confusion": test_conf.tolist()}}))
+    return root / name, x, y, test_conf
+
+
+def test_svm_members_get_calibrated_probabilities_from_their_embeddings(tmp_path):
+    """The pairwise task's members: each fold's probabilities come from its kept embeddings
+    (val from the SVM fitted on train, test from the one refitted on train+val), checked
+    against the fold's recorded test confusion; the eGeMAPS reference trains nothing and gets none."""
+    config = pdt.get_config()
+    members = [_svm_member(tmp_path, f"seed_{s}", s) for s in (0, 1)]
+    for workdir, x, y, test_conf in members:
+        assert ensemble.write_missing(config, workdir, out=lambda _: None) == 1
+        stored = rundir.read_probabilities(workdir / "fold_00")
+        for split in ("val", "test"):
+            assert stored[split].shape == (24, 3)
+            np.testing.assert_allclose(stored[split].sum(axis=1), 1.0, atol=1e-9)
+            np.testing.assert_array_equal(stored[f"{split}_labels"], y[split])
+        # the calibrated SVM predicts what the plain one did on almost every test utterance
+        calibrated = metrics.confusion_matrix(y["test"], stored["test"].argmax(axis=1), 3)
+        assert np.abs(calibrated - test_conf).sum() <= 4 and np.trace(calibrated) >= 16
+        # val: fitted without the val vectors, so moving them does not change the train-only fit's
+        # scores of the others
+        moved = {**x, "val": x["val"].copy()}
+        moved["val"][:4] += 10.0
+        again = svm.probabilities(moved, y, c=1.0, num_classes=3)
+        np.testing.assert_allclose(again["val"][4:], stored["val"][4:], atol=1e-12)
+        assert not np.allclose(again["test"], stored["test"], atol=1e-3)  # test: refitted on train+val
+        assert ensemble.write_missing(config, workdir, out=lambda _: None) == 0  # nothing missing now
+    (fold,) = ensemble.fold_results([m[0] for m in members], ("anger", "boredom", "sadness"))
+    assert fold["test"]["n"] == 24
+
+    workdir, x, y, test_conf = members[0]
+    (workdir / "fold_00" / rundir.PROBABILITIES).unlink()
+    wrong = test_conf.copy()
+    wrong[0, 0] += 1
+    result = json.loads((workdir / "fold_00" / rundir.RESULT).read_text())
+    (workdir / "fold_00" / rundir.RESULT).write_text(json.dumps({**result, "test": {"confusion": wrong.tolist()}}))
+    with pytest.raises(SerJaxError, match=r"seed_0/fold_00/embeddings.npz: the SVM refitted on these embeddings "
+                                          r"does not give the test confusion"):
+        ensemble.write_missing(config, workdir, out=lambda _: None)
+    assert ensemble.write_missing(egemaps_svm.get_config(), workdir, out=lambda _: None) == 0
+    assert rundir.read_probabilities(workdir / "fold_00") is None

@@ -12,8 +12,9 @@ fold (ΔUA, Wilcoxon p).
     python run.py --config configs/sweeps/methods.py --workdir workdir/methods_spk --mode=sweep \
         --config.base.train.normalize=speaker
 
-With several seeds, each method with a classifier head also gets a row for its seed ensemble:
-the seeds' class probabilities averaged fold by fold (ser_jax/ensemble.py), no extra training.
+With several seeds, each method that trains a network also gets a row for its seed ensemble:
+the seeds' class probabilities averaged fold by fold (ser_jax/ensemble.py; for the pairwise
+task, its SVMs' calibrated probabilities), no extra training.
 
 Variants are stored as the settings that turn `base` (configs/s.py) into each method's
 config, so `--config.base.<key>=...` changes every variant that does not set that key itself.

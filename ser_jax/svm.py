@@ -10,6 +10,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from ser_jax import metrics
+from ser_jax.errors import SerJaxError
 
 
 KERNELS = ("rbf", "linear")
@@ -27,9 +28,19 @@ def _fit(x, y, c, kernel):
 
 def fit_probabilistic(x, y, c: float, kernel: str = "rbf"):
     """The SVM of `select_and_test` (fitted on train+val with the chosen C), with sigmoid-
-    calibrated class probabilities (`predict_proba`, calibrated by 5-fold cross-validation
-    on the same vectors) for inference."""
-    calibrated = CalibratedClassifierCV(_svc(c, kernel), method="sigmoid", cv=5, ensemble=False)
+    calibrated class probabilities (`predict_proba`, calibrated by stratified 5-fold
+    cross-validation on the same vectors, fewer folds where a class has fewer than 5) for
+    inference.
+
+    Raises:
+      SerJaxError: a class has a single vector (nothing to calibrate it with).
+    """
+    values, counts = np.unique(y, return_counts=True)
+    if counts.min() < 2:
+        raise SerJaxError(f"class {values[counts.argmin()]} has one vector among the SVM's {len(y)}: its "
+                          "probabilities cannot be calibrated; give it more utterances")
+    folds = int(min(5, counts.min()))
+    calibrated = CalibratedClassifierCV(_svc(c, kernel), method="sigmoid", cv=folds, ensemble=False)
     return make_pipeline(StandardScaler(), calibrated).fit(x, y)
 
 

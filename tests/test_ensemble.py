@@ -108,3 +108,20 @@ def test_svm_members_get_calibrated_probabilities_from_their_embeddings(tmp_path
         ensemble.write_missing(config, workdir, out=lambda _: None)
     assert ensemble.write_missing(egemaps_svm.get_config(), workdir, out=lambda _: None) == 0
     assert rundir.read_probabilities(workdir / "fold_00") is None
+
+
+def test_svm_probabilities_with_a_rare_class_use_fewer_calibration_folds_and_refuse_a_single_vector():
+    """A class with 3 training vectors (a small corpus) is calibrated with 3 folds rather than
+    failing inside scikit-learn; a class with one vector is refused in one line."""
+    rng = np.random.default_rng(0)
+    y = {"train": np.r_[np.zeros(20), np.ones(20), np.full(3, 2)].astype(np.int32),
+         "val": np.asarray([0, 1, 2], np.int32), "test": np.asarray([0, 1, 2, 2], np.int32)}
+    x = {s: (np.eye(3, 2)[y[s]] * 4 + rng.normal(0, 0.5, (len(y[s]), 2))).astype(np.float32) for s in y}
+    probs = svm.probabilities(x, y, c=1.0, num_classes=4)
+    assert probs["val"].shape == (3, 4) and probs["test"].shape == (4, 4)
+    assert np.all(probs["test"][:, 3] == 0)  # a class no fitting vector has
+    np.testing.assert_allclose(probs["test"].sum(axis=1), 1.0, atol=1e-9)
+    assert list(probs["test"].argmax(axis=1)) == [0, 1, 2, 2]
+    y["train"] = y["train"][:41]  # class 2 keeps one training vector
+    with pytest.raises(SerJaxError, match="class 2 has one vector among the SVM's 41"):
+        svm.probabilities({**x, "train": x["train"][:41]}, y, c=1.0, num_classes=4)

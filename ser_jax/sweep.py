@@ -11,9 +11,10 @@ Each (variant, seed) trains with `train.train_and_evaluate` in
 WORKDIR/runs/<variant>/seed_<seed>/: a finished run is read back, an interrupted one
 resumes, and a folder holding a run of different settings is refused rather than mixed in.
 
-The comparison (sweep.md / sweep.csv / sweep.json) gives per variant UA and WA mean ± std
-over folds × seeds, UA and WA pooled over every test prediction, the test reconstruction
-MSE where there is a decoder, the separation of the test embeddings (`metrics.separation`)
+The comparison (sweep.md / sweep.csv / sweep.json) gives per variant the mean validation UA
+of the selected models (what every choice on validation reads, e.g. whether a seed ensemble
+beats its single runs), test UA and WA mean ± std over folds × seeds, UA and WA pooled over
+every test prediction, the test reconstruction MSE where there is a decoder, the separation of the test embeddings (`metrics.separation`)
 and, against its baseline, the mean paired UA difference over matching (seed, fold) runs
 with a Wilcoxon signed-rank test. Against the reference, the pairs are folds: each side's
 test UA averaged over its seeds first (the reference may be deterministic, and repeating
@@ -186,6 +187,9 @@ def compare(sweep, runs: list[Run], summaries: dict) -> list[dict]:
                "wa_mean": mean["wa"], "wa_std": std["wa"], "f1_mean": mean["macro_f1"], "f1_std": std["macro_f1"],
                "pooled_ua": pooled["ua"], "pooled_wa": pooled["wa"], "pooled_f1": pooled["macro_f1"],
                "pooled_n": pooled["n"]}
+        val = [f["val"]["ua"] for f in per_run.values() if "val" in f]
+        if len(val) == len(per_run):
+            row["val_ua_mean"] = float(np.mean(val))
         if "recon_mse" in mean:
             row["recon_mse_mean"], row["recon_mse_std"] = mean["recon_mse"], std["recon_mse"]
         seps = _separations(runs, name)  # none for an ensemble: its members' embedding spaces differ
@@ -320,7 +324,7 @@ def _lookup(config, dotted: str):
     return node
 
 
-_COLUMNS = ("variant", "baseline", "runs", "ua_mean", "ua_std", "wa_mean", "wa_std", "f1_mean", "f1_std",
+_COLUMNS = ("variant", "baseline", "runs", "val_ua_mean", "ua_mean", "ua_std", "wa_mean", "wa_std", "f1_mean", "f1_std",
             "pooled_ua", "pooled_wa", "pooled_f1", "pooled_n", "recon_mse_mean", "recon_mse_std", "separation_mean", "separation_std", "pairs", "ua_diff",
             "wilcoxon_w", "p", "ref_folds", "ref_ua_diff", "ref_p")
 
@@ -340,14 +344,18 @@ def markdown(sweep, rows: list[dict], figures: dict) -> str:
     """The comparison table, how to read it, and the figures."""
     pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
     has_mse = any("recon_mse_mean" in r for r in rows)
-    head = ["variant", "runs", "UA (%)", "WA (%)", "macro-F1 (%)", "pooled UA", "pooled WA", "pooled F1",
-            "separation"]
+    has_val = any("val_ua_mean" in r for r in rows)
+    head = ["variant", "runs"] + (["val UA (%)"] if has_val else [])
+    head += ["UA (%)", "WA (%)", "macro-F1 (%)", "pooled UA", "pooled WA", "pooled F1", "separation"]
     head += ["test MSE"] if has_mse else []
     head += ["baseline", "ΔUA (pts)", "Wilcoxon W", "p"]
     reference = sweep.get("reference", "")
     head += [f"ΔUA vs {reference} (pts, per fold)", "p (vs reference)"] if reference else []
     lines = [f"# {sweep.title}", "",
-             f"Seeds {list(sweep.seeds)}; UA/WA/macro-F1 mean ± std over folds × seeds; pooled over every test "
+             f"Seeds {list(sweep.seeds)}; "
+             + ("val UA: mean validation UA of the selected models (the validation speakers, on which every "
+                "choice is made); " if has_val else "")
+             + "test UA/WA/macro-F1 mean ± std over folds × seeds; pooled over every test "
              "prediction; separation: mean intra- over inter-class distance of the test embeddings "
              "(lower = tighter); ΔUA: mean paired difference against the baseline over matching "
              "(seed, fold) runs, with the two-sided Wilcoxon signed-rank test."
@@ -355,7 +363,10 @@ def markdown(sweep, rows: list[dict], figures: dict) -> str:
                 "its seeds), Wilcoxon signed-rank test." if reference else ""), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["variant"], str(r["runs"]), f"{pct(r['ua_mean'])} ± {pct(r['ua_std'])}",
+        cells = [r["variant"], str(r["runs"])]
+        if has_val:
+            cells.append(pct(r["val_ua_mean"]) if "val_ua_mean" in r else "–")
+        cells += [f"{pct(r['ua_mean'])} ± {pct(r['ua_std'])}",
                  f"{pct(r['wa_mean'])} ± {pct(r['wa_std'])}", f"{pct(r['f1_mean'])} ± {pct(r['f1_std'])}",
                  pct(r["pooled_ua"]), pct(r["pooled_wa"]), pct(r["pooled_f1"]),
                  f"{r['separation_mean']:.3f}" if "separation_mean" in r else "–"]

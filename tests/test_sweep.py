@@ -107,6 +107,18 @@ def test_sweep_table_is_complete_and_finished_runs_are_reused(emodb_root, cache_
             uas.append(np.mean([np.mean(predicted[labels == c] == c) for c in np.unique(labels)]))
         ensemble = rows[f"{name}, seed ensemble"]
         assert ensemble["runs"] == 2 and ensemble["ua_mean"] == pytest.approx(np.mean(uas))
+        # its validation UA is the averaged probabilities' own, not its members' mean
+        val_uas = []
+        for k in range(2):
+            members = [rundir.read_probabilities(tmp_path / "runs" / sweep.slug(name) / f"seed_{s}" / f"fold_{k:02d}")
+                       for s in (0, 1)]
+            predicted = (members[0]["val"] + members[1]["val"]).argmax(axis=1)
+            labels = members[0]["val_labels"]
+            val_uas.append(np.mean([np.mean(predicted[labels == c] == c) for c in np.unique(labels)]))
+        assert ensemble["val_ua_mean"] == pytest.approx(np.mean(val_uas))
+        single = [f["val"]["ua"] for s in (0, 1)
+                  for f in rundir.read_results(tmp_path / "runs" / sweep.slug(name) / f"seed_{s}")["folds"]]
+        assert rows[name]["val_ua_mean"] == pytest.approx(np.mean(single))
         assert ensemble["pooled_n"] == 39 + 42 and "separation_mean" not in ensemble
 
     assert rows["S+C, seed ensemble"]["baseline"] == "S, seed ensemble" and rows["S+C, seed ensemble"]["pairs"] == 2
@@ -143,12 +155,16 @@ def test_every_variant_is_compared_with_the_reference_fold_by_fold(tmp_path):
     config = ml_collections.ConfigDict({"title": "ref", "seeds": (0, 1), "only": (), "reference": "ref",
                                         "variants": (("ref", "", ()), ("m", "", ()))})
 
-    def summary(uas):
-        return {"classes": ["a", "b"], "folds": [{"fold": f"f{i}", "test": {"ua": ua, "wa": ua, "confusion": [[1, 0], [0, 1]]}}
-                                                 for i, ua in enumerate(uas)]}
+    def summary(uas, val=None):
+        folds = [{"fold": f"f{i}", "test": {"ua": ua, "wa": ua, "confusion": [[1, 0], [0, 1]]}}
+                 for i, ua in enumerate(uas)]
+        for f, v in zip(folds, val or ()):
+            f["val"] = {"ua": v}
+        return {"classes": ["a", "b"], "folds": folds}
 
     summaries = {("ref", 0): summary([0.5, 0.6, 0.75]), ("ref", 1): summary([0.5, 0.6, 0.75]),
-                 ("m", 0): summary([0.6, 0.7, 0.8]), ("m", 1): summary([0.7, 0.7, 0.6])}
+                 ("m", 0): summary([0.6, 0.7, 0.8], val=[0.9, 0.8, 0.7]),
+                 ("m", 1): summary([0.7, 0.7, 0.6], val=[0.6, 0.5, 0.7])}
     runs = [sweep.Run(v, s, None, tmp_path / v / str(s)) for v, s in summaries]
     rows = {r["variant"]: r for r in sweep.compare(config, runs, summaries)}
     # per-fold means of m: 0.65, 0.70, 0.70 → differences +0.15, +0.10, −0.05
@@ -156,8 +172,12 @@ def test_every_variant_is_compared_with_the_reference_fold_by_fold(tmp_path):
     # ranks 3, 2 (positive) and 1 (negative): W = 1; exact two-sided p = 2 · 2/8
     assert rows["m"]["ref_p"] == pytest.approx(0.5)
     assert "ref_ua_diff" not in rows["ref"]
+    # validation UA: the mean over m's six runs, (0.9 + 0.8 + 0.7 + 0.6 + 0.5 + 0.7) / 6; the
+    # reference's folds have none, so its cell is empty rather than made up
+    assert rows["m"]["val_ua_mean"] == pytest.approx(4.2 / 6) and "val_ua_mean" not in rows["ref"]
     md = sweep.markdown(config, list(rows.values()), {})
     assert "ΔUA vs ref (pts, per fold)" in md and "| +6.7 | 0.5 |" in md
+    assert "| val UA (%) |" in md and "| m | 6 | 70.0 | 68.3 ± " in md and "| ref | 6 | – | 61.7 ± " in md
     config.reference = "nope"
     with pytest.raises(SerJaxError, match="reference='nope' is not a variant"):
         sweep.expand(config, tmp_path)

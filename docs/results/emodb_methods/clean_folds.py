@@ -1,8 +1,6 @@
 """Mean ± std test UA of each run of a sweep folder, and of each variant's seed ensemble
 (where it has several seeds with class probabilities), over the folds whose test speaker
 never served to choose the recipe (docs/results/emodb_recipe: validation speakers 08, 09, 10).
-For each seed ensemble it also prints the figures of the ensemble rule (README): mean validation
-UA of the ensemble against that of its members' single runs (validation speakers only).
 
     python docs/results/emodb_methods/clean_folds.py WORKDIR
 """
@@ -33,12 +31,7 @@ def main(workdir: str) -> None:
                          if (d / rundir.RESULTS).exists() and rundir.read_probabilities(d / "fold_00") is not None)
         if len(members) > 1:
             classes = json.loads((members[0] / rundir.RESULTS).read_text())["classes"]
-            combined = ensemble.fold_results(members, classes)
-            print(_line(f"{variant.name}, seed ensemble of {len(members)}", combined))
-            single = [f["val"]["ua"] for d in members for f in json.loads((d / rundir.RESULTS).read_text())["folds"]]
-            print(f"{variant.name}, ensemble rule: validation UA of the seed ensemble "
-                  f"{100 * np.mean([f['val']['ua'] for f in combined]):.1f} against its {len(single)} single runs' "
-                  f"{100 * np.mean(single):.1f}")
+            print(_line(f"{variant.name}, seed ensemble of {len(members)}", ensemble.fold_results(members, classes)))
 
 
 if __name__ == "__main__":

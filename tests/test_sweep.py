@@ -98,24 +98,20 @@ def test_sweep_table_is_complete_and_finished_runs_are_reused(emodb_root, cache_
     rows = {r["variant"]: r for r in third["rows"]}
     assert list(rows) == ["S", "S, seed ensemble", "S+C", "S+C, seed ensemble"]
     for name in ("S", "S+C"):
-        uas = []
-        for k in range(2):
-            members = [rundir.read_probabilities(tmp_path / "runs" / sweep.slug(name) / f"seed_{s}" / f"fold_{k:02d}")
-                       for s in (0, 1)]
-            predicted = (members[0]["test"] + members[1]["test"]).argmax(axis=1)
-            labels = members[0]["test_labels"]
-            uas.append(np.mean([np.mean(predicted[labels == c] == c) for c in np.unique(labels)]))
+        def ensemble_ua(split):  # the two seeds' probabilities summed, fold by fold: mean UA
+            uas = []
+            for k in range(2):
+                members = [rundir.read_probabilities(tmp_path / "runs" / sweep.slug(name) / f"seed_{s}"
+                                                     / f"fold_{k:02d}") for s in (0, 1)]
+                predicted = (members[0][split] + members[1][split]).argmax(axis=1)
+                labels = members[0][f"{split}_labels"]
+                uas.append(np.mean([np.mean(predicted[labels == c] == c) for c in np.unique(labels)]))
+            return np.mean(uas)
+
         ensemble = rows[f"{name}, seed ensemble"]
-        assert ensemble["runs"] == 2 and ensemble["ua_mean"] == pytest.approx(np.mean(uas))
+        assert ensemble["runs"] == 2 and ensemble["ua_mean"] == pytest.approx(ensemble_ua("test"))
         # its validation UA is the averaged probabilities' own, not its members' mean
-        val_uas = []
-        for k in range(2):
-            members = [rundir.read_probabilities(tmp_path / "runs" / sweep.slug(name) / f"seed_{s}" / f"fold_{k:02d}")
-                       for s in (0, 1)]
-            predicted = (members[0]["val"] + members[1]["val"]).argmax(axis=1)
-            labels = members[0]["val_labels"]
-            val_uas.append(np.mean([np.mean(predicted[labels == c] == c) for c in np.unique(labels)]))
-        assert ensemble["val_ua_mean"] == pytest.approx(np.mean(val_uas))
+        assert ensemble["val_ua_mean"] == pytest.approx(ensemble_ua("val"))
         single = [f["val"]["ua"] for s in (0, 1)
                   for f in rundir.read_results(tmp_path / "runs" / sweep.slug(name) / f"seed_{s}")["folds"]]
         assert rows[name]["val_ua_mean"] == pytest.approx(np.mean(single))

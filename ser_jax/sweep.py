@@ -15,8 +15,8 @@ The comparison (sweep.md / sweep.csv / sweep.json) gives per variant the mean va
 of the selected models (what every choice on validation reads, e.g. whether a seed ensemble
 beats its single runs), test UA and WA mean ± std over folds × seeds, UA and WA pooled over
 every test prediction, the test reconstruction MSE where there is a decoder, the separation
-of the test embeddings (`metrics.separation`) and, against its baseline, the mean paired UA difference over matching (seed, fold) runs
-with a Wilcoxon signed-rank test. Against the reference, the pairs are folds: each side's
+of the test embeddings (`metrics.separation`) and, against its baseline, the mean paired UA
+difference over matching (seed, fold) runs with a Wilcoxon signed-rank test. Against the reference, the pairs are folds: each side's
 test UA averaged over its seeds first (the reference may be deterministic, and repeating
 its figure once per seed would count one fold as several).
 """

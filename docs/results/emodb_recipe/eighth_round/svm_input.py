@@ -74,8 +74,9 @@ def main(variant_dir: Path) -> None:
             for name, (a, b) in inputs.items():
                 scores.setdefault((kernel, name), []).append(
                     best_val_ua(a, kept["train_labels"], b, kept["val_labels"], kernel, len(corpus.classes)))
-        print(f"{fold_dir.parent.name}/{fold_dir.name} ({result['fold']}): stored val UA {100 * result['val']['ua']:.1f}, "
-              f"refitted as used {100 * scores[('rbf', 'as the method uses them')][-1]:.1f}")
+        refitted = scores[("rbf", "as the method uses them")][-1]
+        print(f"{fold_dir.parent.name}/{fold_dir.name} ({result['fold']}): "
+              f"stored val UA {100 * result['val']['ua']:.1f}, refitted as used {100 * refitted:.1f}")
     for (kernel, name), values in scores.items():
         print(f"{kernel:6s} {name:26s} {len(values)} runs: mean val UA {100 * np.mean(values):.1f}")
 

@@ -1,24 +1,24 @@
 """Grids of variants × seeds: run (or reuse) each, then one comparison table with tests.
 
 A sweep config (configs/sweeps/*.py) holds a `title`, a full experiment config `base`, the
-`seeds`, `variants`: ((name, baseline variant or "", ("dotted.key=value", ...)), ...) in
-table order, optionally `reference` (a variant every other one is also compared with, e.g.
-the eGeMAPS + SVM reference of configs/egemaps_svm.py), `only` (run just these variants; () → all), `curves`: ((dotted key, (variant,
-...)), ...) to plot test UA against, and `embedding_figures` (t-SNE of each variant beside
-its baseline) and `ensemble` (True: after each variant that trains a network, a row for the
-average of its seeds' class probabilities, fold by fold: `ser_jax.ensemble`).
-Each (variant, seed) trains with `train.train_and_evaluate` in
-WORKDIR/runs/<variant>/seed_<seed>/: a finished run is read back, an interrupted one
-resumes, and a folder holding a run of different settings is refused rather than mixed in.
+`seeds`, `variants`: ((name, baseline variant or "", ("dotted.key=value", ...)), ...) in table
+order, optionally `reference` (a variant every other one is also compared with, e.g. the
+eGeMAPS + SVM reference of configs/egemaps_svm.py), `only` (run just these variants; () → all),
+`curves`: ((dotted key, (variant, ...)), ...) to plot test UA against, and `embedding_figures`
+(t-SNE of each variant beside its baseline) and `ensemble` (True: after each variant that trains
+a network, a row for the average of its seeds' class probabilities, fold by fold:
+`ser_jax.ensemble`). Each (variant, seed) trains with `train.train_and_evaluate` in
+WORKDIR/runs/<variant>/seed_<seed>/: a finished run is read back, an interrupted one resumes,
+and a folder holding a run of different settings is refused rather than mixed in.
 
-The comparison (sweep.md / sweep.csv / sweep.json) gives per variant the mean validation UA
-of the selected models (what every choice on validation reads, e.g. whether a seed ensemble
-beats its single runs), test UA and WA mean ± std over folds × seeds, UA and WA pooled over
-every test prediction, the test reconstruction MSE where there is a decoder, the separation
-of the test embeddings (`metrics.separation`) and, against its baseline, the mean paired UA
-difference over matching (seed, fold) runs with a Wilcoxon signed-rank test. Against the reference, the pairs are folds: each side's
-test UA averaged over its seeds first (the reference may be deterministic, and repeating
-its figure once per seed would count one fold as several).
+The comparison (sweep.md / sweep.csv / sweep.json) gives per variant the mean validation UA of
+the selected models (what every choice on validation reads, e.g. whether a seed ensemble beats
+its single runs), test UA and WA mean ± std over folds × seeds, UA and WA pooled over every test
+prediction, the test reconstruction MSE where there is a decoder, the separation of the test
+embeddings (`metrics.separation`) and, against its baseline, the mean paired UA difference over
+matching (seed, fold) runs with a Wilcoxon signed-rank test. Against the reference, the pairs
+are folds: each side's test UA averaged over its seeds first (the reference may be
+deterministic, and repeating its figure once per seed would count one fold as several).
 """
 
 from __future__ import annotations

@@ -202,8 +202,8 @@ def test_paper_vs_strong_reuses_the_methods_sweeps_runs_and_trains_the_papers_se
     assert {v[0]: v[1] for v in paper_vs_strong.get_config().variants}["S+A+C"] == "S+A+C, paper"  # compared with it
 
 
-def test_paper_vs_strong_cpu_puts_the_parallel_cnns_paper_recipe_on_the_strong_size(tmp_path):
-    from configs import dai, sc
+def test_paper_vs_strong_cpu_puts_the_paper_recipes_on_the_strong_recipes_size(tmp_path):
+    from configs import dai, pdt, sc
     from configs.sweeps import paper_vs_strong
 
     runs = {(r.variant, r.seed): r for r in sweep.expand(paper_vs_strong.get_config("cpu"), tmp_path)}
@@ -218,5 +218,17 @@ def test_paper_vs_strong_cpu_puts_the_parallel_cnns_paper_recipe_on_the_strong_s
     name = "CNN+BiGRU+center (001), paper"
     assert runs[(name, 0)].workdir == both[(name, 0)].workdir
     assert rundir.flatten(runs[(name, 0)].config.to_dict()) == rundir.flatten(dai.get_config("paper").to_dict())
+    # the pairwise task's paper recipe on the strong recipe's crops, pairs and epochs: only the recipe differs
+    name = "pairwise task + SVM (002), paper recipe (75th-percentile crops, 1 pair, 30 epochs)"
+    pairwise = runs[(name, 0)].config
+    expected = pdt.get_config("paper")
+    expected.features.crop_seconds, expected.features.fixed_frames = 0.0, 0
+    expected.train.crop_percentile, expected.signals.pairwise.pairs_per_utterance, expected.train.epochs = 75.0, 1.0, 30
+    assert rundir.flatten(pairwise.to_dict()) == rundir.flatten(expected.to_dict())
+    differ = {k for k, v in rundir.flatten(pdt.get_config().to_dict()).items()
+              if rundir.flatten(pairwise.to_dict())[k] != v}
+    assert {k.split(".")[0] for k in differ} == {"optim", "signals"}
+    assert "signals.softmax.label_smoothing" in differ and "optim.learning_rate" in differ
+    assert baselines["pairwise task + SVM (002)"] == name
     with pytest.raises(ValueError, match="choose one of"):
         paper_vs_strong.get_config("gpu")

@@ -18,7 +18,7 @@ mel bands, 32 kernels a path; ~4 min a fold on a core shared with another run), 
 "S, paper recipe (64 bands, 32 kernels)" and so on; and the pairwise task's (002) paper
 recipe (Adam at 1e-4, no schedule, weight decay or label smoothing) on the strong recipe's
 data and length of training (inputs cut per fold at the 75th percentile with random training
-crops, one pair per training utterance and epoch, 30 epochs; ~20 min a fold on one core, where
+crops, one pair per training utterance and epoch, 30 epochs; ~20–28 min a fold on one core, where
 the paper's 4 s inputs, 3 pairs and 50 epochs take ~70), named "pairwise task + SVM (002),
 paper recipe (75th-percentile crops, 1 pair, 30 epochs)". The CNN + BiGRU is the same network
 under both recipes: its variants are those of the default.

@@ -224,9 +224,9 @@ def test_paper_vs_strong_cpu_puts_the_paper_recipes_on_the_strong_recipes_size(t
     expected = pdt.get_config("paper")
     expected.features.crop_seconds, expected.features.fixed_frames = 0.0, 0
     expected.train.crop_percentile, expected.signals.pairwise.pairs_per_utterance, expected.train.epochs = 75.0, 1.0, 30
-    assert rundir.flatten(pairwise.to_dict()) == rundir.flatten(expected.to_dict())
-    differ = {k for k, v in rundir.flatten(pdt.get_config().to_dict()).items()
-              if rundir.flatten(pairwise.to_dict())[k] != v}
+    flat = rundir.flatten(pairwise.to_dict())
+    assert flat == rundir.flatten(expected.to_dict())
+    differ = {k for k, v in rundir.flatten(pdt.get_config().to_dict()).items() if flat[k] != v}
     assert {k.split(".")[0] for k in differ} == {"optim", "signals"}
     assert "signals.softmax.label_smoothing" in differ and "optim.learning_rate" in differ
     assert baselines["pairwise task + SVM (002)"] == name

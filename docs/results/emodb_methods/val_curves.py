@@ -12,20 +12,21 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from clean_folds import TUNING_SPEAKERS  # this folder's script: the speakers the recipe was tuned on
 from scipy.stats import wilcoxon
 
-TUNING_SPEAKERS = ("08", "09", "10")
+from ser_jax import rundir
 
 
 def _fold(fold_dir: Path) -> dict:
-    result = json.loads((fold_dir / "result.json").read_text())
-    logs = [json.loads(line) for line in (fold_dir / "log.jsonl").read_text().splitlines() if line.strip()]
+    result = rundir.read_json(fold_dir / rundir.RESULT)
+    logs = [json.loads(line) for line in (fold_dir / rundir.LOG).read_text().splitlines()]
     return {"val_speaker": result["fold"].split("val=")[1], "selected_val_ua": result["val"]["ua"],
             "val_ua": [entry["val/ua"] for entry in logs], "ce": [entry["loss/ce"] for entry in logs]}
 
 
 def _finished(run: Path) -> dict:
-    return {(seed.name, fold.name): _fold(fold) for seed in sorted(run.glob("seed_*")) if (seed / "results.json").exists()
+    return {(seed.name, fold.name): _fold(fold) for seed in sorted(run.glob("seed_*")) if (seed / rundir.RESULTS).exists()
             for fold in sorted(seed.glob("fold_*"))}
 
 

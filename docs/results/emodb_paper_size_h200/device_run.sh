@@ -1,0 +1,46 @@
+#!/bin/bash
+# The device call behind this folder: EmoDB leave-one-speaker-out with each method's paper settings
+# at the paper's size (configs/<m>.py:paper, the "<method>, paper" variants of
+# configs/sweeps/paper_vs_strong.py) on one GPU, as many (seed, variant) runs as fit in TRAIN_S seconds.
+#
+# Run on the device from the repo root, with .whl (wheels of the packages its image lacks: librosa,
+# tensorflow-datasets, ml_collections, tensorboardX and their needs) and .devdata/flac (EmoDB packed by
+# pack_audio.py) carried:
+#     bash docs/results/emodb_paper_size_h200/device_run.sh TRAIN_S PARALLEL
+# PARALLEL sweep processes share the GPU, one (seed, variant) each, taken in the order below: seed 0 of
+# every variant first. A run still going at the deadline is stopped and left out (no partial seed is
+# reported). What finished comes back in $OUT/runs.tar.gz (no checkpoints); the table is made where the
+# strong-recipe and eGeMAPS runs are (README.md of this folder).
+set -u
+TRAIN_S=${1:-420}; PARALLEL=${2:-3}
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+HERE=docs/results/emodb_paper_size_h200
+VARIANTS=("S+A+C, paper" "pairwise task + SVM (002), paper" "S, paper" "S+C, paper" "S+A, paper")
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
+export SER_JAX_DATA=/tmp/data SER_JAX_CACHE=/tmp/cache
+python3 $HERE/pack_audio.py unpack .devdata/flac /tmp/data/emodb/wav || exit 1
+python3 -c "import pkgutil, importlib, ser_jax, run; [importlib.import_module(m.name) for m in pkgutil.walk_packages(ser_jax.__path__, 'ser_jax.')]" || exit 1
+{ nvidia-smi --query-gpu=name,clocks.max.sm,driver_version --format=csv; echo "cpus $(nproc)"
+  python3 -c "import jax, flax, optax, numpy, librosa, sklearn; print('jax', jax.__version__, jax.devices(), 'flax', flax.__version__, 'optax', optax.__version__, 'numpy', numpy.__version__, 'librosa', librosa.__version__, 'sklearn', sklearn.__version__)"
+} > "$OUT/machine.txt" 2>&1
+cat "$OUT/machine.txt"
+W=/tmp/w; mkdir -p $W/logs
+START=$(date +%s); DEADLINE=$(( START + TRAIN_S ))
+run_one() {  # SEED VARIANT
+  local left=$(( DEADLINE - $(date +%s) ))
+  if [ $left -lt 30 ]; then echo "not started (no time left): seed $1, $2"; return; fi
+  timeout $left python3 run.py --config configs/sweeps/paper_vs_strong.py --workdir $W --mode=sweep \
+    --config.seeds="($1,)" --config.only="('$2',)" > "$W/logs/seed$1 $2.log" 2>&1
+  echo "rc $? at $(( $(date +%s) - START )) s: seed $1, $2 ($(grep -c '^fold .*test WA' "$W/logs/seed$1 $2.log") folds)"
+}
+for seed in 0 1 2; do
+  for v in "${VARIANTS[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$PARALLEL" ]; do sleep 1; done
+    run_one $seed "$v" &
+    sleep 2
+  done
+done
+wait
+tar czf "$OUT/runs.tar.gz" -C $W --exclude=checkpoints runs logs
+ls -la "$OUT"

@@ -1,6 +1,7 @@
 """Per-epoch training CE and validation UA of two runs of a sweep folder, averaged over the (seed, fold)
 pairs both have finished, with the mean validation UA of the selected epoch on the validation speakers
-the recipe was tuned on (08, 09, 10) and on the others. Reads only the kept log.jsonl and result.json
+the recipe was tuned on (08, 09, 10) and on the others, and the choice between the two for each fold
+made without that fold's test speaker. Reads only the kept log.jsonl and result.json
 files; trains nothing.
 
     python docs/results/emodb_methods/val_curves.py RUNS_DIR RUN_A RUN_B
@@ -21,7 +22,8 @@ from ser_jax import rundir
 def _fold(fold_dir: Path) -> dict:
     result = rundir.read_json(fold_dir / rundir.RESULT)
     logs = [json.loads(line) for line in (fold_dir / rundir.LOG).read_text().splitlines()]
-    return {"val_speaker": result["fold"].split("val=")[1], "selected_val_ua": result["val"]["ua"],
+    return {"test_speaker": result["fold"].split("test=")[1].split()[0],
+            "val_speaker": result["fold"].split("val=")[1], "selected_val_ua": result["val"]["ua"],
             "val_ua": [entry["val/ua"] for entry in logs], "ce": [entry["loss/ce"] for entry in logs]}
 
 
@@ -54,6 +56,19 @@ def main(runs_dir: str, run_a: str, run_b: str) -> None:
         test = wilcoxon(vb, va).pvalue if len(chosen) > 1 and np.any(va != vb) else float("nan")
         print(f"selected-epoch val UA, {label} ({len(chosen)} runs): {run_a} {100 * va.mean():.1f}, "
               f"{run_b} {100 * vb.mean():.1f}, B - A {100 * (vb - va).mean():+.1f}, Wilcoxon p = {test:.3g}")
+    # The choice per fold that keeps the fold's test speaker out: made on the runs whose validation
+    # speaker is not that test speaker.
+    choices = []
+    for test_speaker in sorted({a[k]["test_speaker"] for k in pairs}):
+        others = [k for k in pairs if a[k]["val_speaker"] != test_speaker]
+        va = np.mean([a[k]["selected_val_ua"] for k in others])
+        vb = np.mean([b[k]["selected_val_ua"] for k in others])
+        choices.append((test_speaker, va, vb))
+    picks = [run_b if vb > va else run_a for _, va, vb in choices]
+    print(f"per-fold choice without the fold's test speaker ({len(choices)} folds): "
+          + ", ".join(f"{name} {picks.count(name)}" for name in (run_a, run_b))
+          + f"; validation UA {run_a} {100 * min(c[1] for c in choices):.1f}-{100 * max(c[1] for c in choices):.1f}, "
+          + f"{run_b} {100 * min(c[2] for c in choices):.1f}-{100 * max(c[2] for c in choices):.1f}")
 
 
 if __name__ == "__main__":

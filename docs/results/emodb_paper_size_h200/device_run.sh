@@ -6,13 +6,14 @@
 # Run on the device from the repo root, with .whl (wheels of the packages its image lacks: librosa,
 # tensorflow-datasets, ml_collections, tensorboardX and their needs) and .devdata/flac (EmoDB packed by
 # pack_audio.py) carried:
-#     bash docs/results/emodb_paper_size_h200/device_run.sh TRAIN_S PARALLEL
-# PARALLEL sweep processes share the GPU, one (seed, variant) each, taken in the order below: seed 0 of
-# every variant first. A run still going at the deadline is stopped and left out (no partial seed is
-# reported). What finished comes back in $OUT/runs.tar.gz (no checkpoints); the table is made where the
-# strong-recipe and eGeMAPS runs are (README.md of this folder).
+#     bash docs/results/emodb_paper_size_h200/device_run.sh TRAIN_S PARALLEL [SEEDS]
+# PARALLEL sweep processes share the GPU, one (seed, variant) each, in the order below, the first of
+# SEEDS (default "0 1 2"; the 2026-12-04 call ran seed 0) for every variant first. A run still going at
+# the deadline is stopped and left out: no partial seed is reported, and its checkpoint stays on that
+# machine. What finished comes back in $OUT/runs.tar.gz without checkpoints or saved models (too large
+# to return). The table is made where the strong-recipe and eGeMAPS runs are (README.md here).
 set -u
-TRAIN_S=${1:-420}; PARALLEL=${2:-3}
+TRAIN_S=${1:-420}; PARALLEL=${2:-3}; SEEDS=${3:-0 1 2}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 HERE=docs/results/emodb_paper_size_h200
 VARIANTS=("S+A+C, paper" "pairwise task + SVM (002), paper" "S, paper" "S+C, paper" "S+A, paper")
@@ -34,7 +35,7 @@ run_one() {  # SEED VARIANT
     --config.seeds="($1,)" --config.only="('$2',)" > "$W/logs/seed$1 $2.log" 2>&1
   echo "rc $? at $(( $(date +%s) - START )) s: seed $1, $2 ($(grep -c '^fold .*test WA' "$W/logs/seed$1 $2.log") folds)"
 }
-for seed in 0 1 2; do
+for seed in $SEEDS; do
   for v in "${VARIANTS[@]}"; do
     while [ "$(jobs -rp | wc -l)" -ge "$PARALLEL" ]; do sleep 1; done
     run_one $seed "$v" &
@@ -42,5 +43,5 @@ for seed in 0 1 2; do
   done
 done
 wait
-tar czf "$OUT/runs.tar.gz" -C $W --exclude=checkpoints runs logs
+(cd $W && find runs logs -type f ! -path "*/checkpoints/*" ! -path "*/model/*" | tar czf "$OUT/runs.tar.gz" -T -)
 ls -la "$OUT"

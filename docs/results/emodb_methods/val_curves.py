@@ -57,19 +57,13 @@ def main(runs_dir: str, run_a: str, run_b: str) -> None:
         print(f"selected-epoch val UA, {label} ({len(chosen)} runs): {run_a} {100 * va.mean():.1f}, "
               f"{run_b} {100 * vb.mean():.1f}, B - A {100 * (vb - va).mean():+.1f}, Wilcoxon p = {test:.3g}")
     # The choice per fold that keeps the fold's test speaker out: made on the runs whose validation
-    # speaker is not that test speaker.
-    choices = []
-    for test_speaker in sorted({a[k]["test_speaker"] for k in pairs}):
-        others = [k for k in pairs if a[k]["val_speaker"] != test_speaker]
-        va = np.mean([a[k]["selected_val_ua"] for k in others])
-        vb = np.mean([b[k]["selected_val_ua"] for k in others])
-        choices.append((test_speaker, va, vb))
-    picks = [run_b if vb > va else run_a for _, va, vb in choices]
-    print(f"per-fold choice without the fold's test speaker ({len(choices)} folds): "
-          + ", ".join(f"{name} {picks.count(name)}" for name in (run_a, run_b))
-          + f"; validation UA {run_a} {100 * min(c[1] for c in choices):.1f}-{100 * max(c[1] for c in choices):.1f}, "
-          + f"{run_b} {100 * min(c[2] for c in choices):.1f}-{100 * max(c[2] for c in choices):.1f}")
-
+    # speaker is not that test speaker. Rows: test speakers; columns: A, B.
+    choices = np.array([[np.mean([side[k]["selected_val_ua"] for k in pairs if a[k]["val_speaker"] != speaker])
+                         for side in (a, b)] for speaker in sorted({a[k]["test_speaker"] for k in pairs})])
+    picks_b = int((choices[:, 1] > choices[:, 0]).sum())
+    low, high = 100 * choices.min(axis=0), 100 * choices.max(axis=0)
+    print(f"per-fold choice without the fold's test speaker ({len(choices)} folds): {run_a} {len(choices) - picks_b}, "
+          f"{run_b} {picks_b}; validation UA {run_a} {low[0]:.1f}-{high[0]:.1f}, {run_b} {low[1]:.1f}-{high[1]:.1f}")
 
 if __name__ == "__main__":
     if len(sys.argv) != 4:

@@ -180,7 +180,7 @@ def test_every_variant_is_compared_with_the_reference_fold_by_fold(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["methods", "methods:paper", "paper_vs_strong", "paper_vs_strong:cpu", "table1", "dai",
-                                  "pdt"])
+                                  "pdt", "recipe_switches:dai", "recipe_switches:pdt", "recipe_switches:s"])
 def test_every_sweep_file_expands_into_checked_runs(name, tmp_path):
     module, _, variant = name.partition(":")
     config = importlib.import_module(f"configs.sweeps.{module}").get_config(*([variant] if variant else []))
@@ -232,3 +232,35 @@ def test_paper_vs_strong_cpu_puts_the_paper_recipes_on_the_strong_recipes_size(t
     assert baselines["pairwise task + SVM (002)"] == name
     with pytest.raises(ValueError, match="choose one of"):
         paper_vs_strong.get_config("gpu")
+
+
+def test_recipe_switches_set_one_switch_back_to_the_papers_setting(tmp_path):
+    from configs import dai, s
+    from configs.sweeps import paper_vs_strong, recipe_switches
+
+    runs = {(r.variant, r.seed): r for r in sweep.expand(recipe_switches.get_config("dai"), tmp_path)}
+    strong, paper = (rundir.flatten(dai.get_config(v).to_dict()) for v in (None, "paper"))
+    name = "CNN+BiGRU+center (001)"
+    assert rundir.flatten(runs[(name, 0)].config.to_dict()) == strong
+    assert rundir.flatten(runs[(f"{name}, paper", 0)].config.to_dict()) == paper
+    covered = set()
+    for switch, keys in (("optimiser", {"optim.name", "optim.schedule", "optim.warmup_steps", "optim.weight_decay"}),
+                         ("label smoothing", {"signals.softmax.label_smoothing"}),
+                         ("center-loss scale", {"signals.center.reduce", "signals.center.warmup_steps"}),
+                         ("length grouping", {"train.group_by_length"})):
+        flat = rundir.flatten(runs[(f"{name}, strong with the paper's {switch}", 0)].config.to_dict())
+        assert {k for k in flat if flat[k] != strong[k]} == keys  # exactly this switch differs from strong ...
+        assert all(flat[k] == paper[k] for k in keys)  # ... and takes the paper's values
+        covered |= keys
+    assert covered == {k for k in strong if strong[k] != paper[k]}  # the switches cover every difference
+    assert {v[0]: v[1] for v in recipe_switches.get_config("dai").variants}[f"{name}, paper"] == name
+    # same folders as paper_vs_strong's runs of the same settings (reused in its workdir)
+    both = {(r.variant, r.seed): r for r in sweep.expand(paper_vs_strong.get_config(), tmp_path)}
+    assert runs[(f"{name}, paper", 1)].workdir == both[(f"{name}, paper", 1)].workdir
+    # S has no center loss: no center-loss variant; its size and epochs are one switch
+    names = [v[0] for v in recipe_switches.get_config("s").variants]
+    assert "S, strong with the paper's center-loss scale" not in names
+    flat = rundir.flatten(sweep.expand(recipe_switches.get_config("s"), tmp_path)[-1].config.to_dict())
+    assert flat["features.n_mels"] == s.get_config("paper").features.n_mels and flat["optim.name"] == "adamw"
+    with pytest.raises(ValueError, match="choose one of"):
+        recipe_switches.get_config("sacc")

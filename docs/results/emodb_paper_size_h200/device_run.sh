@@ -1,22 +1,26 @@
 #!/bin/bash
-# The device call behind this folder: EmoDB leave-one-speaker-out with each method's paper settings
-# at the paper's size (configs/<m>.py:paper, the "<method>, paper" variants of
-# configs/sweeps/paper_vs_strong.py) on one GPU, as many (seed, variant) runs as fit in TRAIN_S seconds.
+# A sweep on the device: (seed, variant) runs of one configs/sweeps/ file on one GPU, as many as fit in
+# TRAIN_S seconds. Its first use (2026-12-04) was this folder's table: EmoDB leave-one-speaker-out with
+# each method's paper settings at the paper's size (configs/<m>.py:paper, the "<method>, paper" variants
+# of configs/sweeps/paper_vs_strong.py, the defaults below).
 #
 # Run on the device from the repo root, with .whl (wheels of the packages its image lacks: librosa,
 # tensorflow-datasets, ml_collections, tensorboardX and their needs) and .devdata/flac (EmoDB packed by
 # pack_audio.py) carried:
-#     bash docs/results/emodb_paper_size_h200/device_run.sh TRAIN_S PARALLEL [SEEDS]
-# PARALLEL sweep processes share the GPU, one (seed, variant) each, in the order below, the first of
-# SEEDS (default "0 1 2"; the 2026-12-04 call ran seed 0) for every variant first. A run still going at
-# the deadline is stopped and left out: no partial seed is reported, and its checkpoint stays on that
-# machine. What finished comes back in $OUT/runs.tar.gz without checkpoints or saved models (too large
-# to return). The table is made where the strong-recipe and eGeMAPS runs are (README.md here).
+#     bash docs/results/emodb_paper_size_h200/device_run.sh TRAIN_S PARALLEL [SEEDS [SWEEP VARIANT...]]
+# PARALLEL sweep processes share the GPU, one (seed, variant) each, in the order given, the first of
+# SEEDS (default "0 1 2") for every variant first; each later seed waits STAGGER_S seconds (env, default
+# 0) after the previous seed's first start, so its runs find the earlier ones' compiled programs in the
+# shared XLA cache. A run still going at the deadline is stopped and left out: no partial seed is
+# reported, and its checkpoint stays on that machine. What finished comes back in $OUT/runs.tar.gz
+# without checkpoints or saved models (too large to return). The table is made where the CPU runs are.
 set -u
-TRAIN_S=${1:-420}; PARALLEL=${2:-3}; SEEDS=${3:-0 1 2}
+TRAIN_S=${1:-420}; PARALLEL=${2:-3}; SEEDS=${3:-0 1 2}; SWEEP=${4:-configs/sweeps/paper_vs_strong.py}
+STAGGER_S=${STAGGER_S:-0}
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 HERE=docs/results/emodb_paper_size_h200
 VARIANTS=("S+A+C, paper" "pairwise task + SVM (002), paper" "S, paper" "S+C, paper" "S+A, paper")
+[ $# -gt 4 ] && VARIANTS=("${@:5}")
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_PREALLOCATE=false
 export SER_JAX_DATA=/tmp/data SER_JAX_CACHE=/tmp/cache
@@ -31,11 +35,16 @@ START=$(date +%s); DEADLINE=$(( START + TRAIN_S ))
 run_one() {  # SEED VARIANT
   local left=$(( DEADLINE - $(date +%s) ))
   if [ $left -lt 30 ]; then echo "not started (no time left): seed $1, $2"; return; fi
-  timeout $left python3 run.py --config configs/sweeps/paper_vs_strong.py --workdir $W --mode=sweep \
-    --config.seeds="($1,)" --config.only="('$2',)" > "$W/logs/seed$1 $2.log" 2>&1
+  timeout $left python3 run.py --config "$SWEEP" --workdir $W --mode=sweep \
+    --config.seeds="($1,)" --config.only="(\"$2\",)" > "$W/logs/seed$1 $2.log" 2>&1
   echo "rc $? at $(( $(date +%s) - START )) s: seed $1, $2 ($(grep -c '^fold .*test WA' "$W/logs/seed$1 $2.log") folds)"
 }
+SEED_START=0
 for seed in $SEEDS; do
+  if [ $SEED_START -gt 0 ]; then
+    while [ $(( $(date +%s) - SEED_START )) -lt $STAGGER_S ]; do sleep 1; done
+  fi
+  SEED_START=$(date +%s)
   for v in "${VARIANTS[@]}"; do
     while [ "$(jobs -rp | wc -l)" -ge "$PARALLEL" ]; do sleep 1; done
     run_one $seed "$v" &

@@ -12,8 +12,10 @@
 # SEEDS (default "0 1 2") for every variant first; each later seed waits STAGGER_S seconds (env, default
 # 0) after the previous seed's first start, so its runs find the earlier ones' compiled programs in the
 # shared XLA cache. A run still going at the deadline is stopped and left out: no partial seed is
-# reported, and its checkpoint stays on that machine. What finished comes back in $OUT/runs.tar.gz
-# without checkpoints or saved models (too large to return). The table is made where the CPU runs are.
+# reported, and its checkpoint stays on that machine. What finished comes back as $OUT/runs.tar.gz.part00,
+# part01, ... (15 MiB pieces: the device returns files of up to 16 MiB; `cat runs.tar.gz.part* | tar xz`)
+# without checkpoints, saved models or TensorBoard event files (log.jsonl holds the same figures). The
+# table is made where the CPU runs are.
 set -u
 TRAIN_S=${1:-420}; PARALLEL=${2:-3}; SEEDS=${3:-0 1 2}; SWEEP=${4:-configs/sweeps/paper_vs_strong.py}
 STAGGER_S=${STAGGER_S:-0}
@@ -52,5 +54,6 @@ for seed in $SEEDS; do
   done
 done
 wait
-(cd $W && find runs logs -type f ! -path "*/checkpoints/*" ! -path "*/model/*" | tar czf "$OUT/runs.tar.gz" -T -)
+(cd $W && find runs logs -type f ! -path "*/checkpoints/*" ! -path "*/model/*" ! -name "*tfevents*" | tar czf - -T - \
+  | split -b 15M -d - "$OUT/runs.tar.gz.part")
 ls -la "$OUT"

@@ -278,7 +278,13 @@ def settings_between(base, config) -> tuple:
     unknown = sorted(set(new) - set(old))
     if unknown:
         raise SerJaxError(f"keys {unknown[:3]} are not in the sweep's base config")
-    return tuple(f"{k}={v!r}" for k, v in new.items() if json.dumps(old[k]) != json.dumps(v))
+    return tuple(f"{k}={new[k]!r}" for k in changed_keys(old, new))
+
+
+def changed_keys(old: dict, new: dict) -> list:
+    """The keys of the flattened config `new` whose value differs from the flattened `old`'s,
+    compared as JSON (a tuple and the list it is saved as are the same setting)."""
+    return [k for k in new if json.dumps(old[k]) != json.dumps(new[k])]
 
 
 def _figures(sweep, runs: list[Run], rows: list[dict], workdir: Path) -> dict:

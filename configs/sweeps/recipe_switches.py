@@ -13,8 +13,6 @@ recipe (ΔUA, Wilcoxon p). The strong and paper variants carry the names of
 configs/sweeps/paper_vs_strong.py, so its finished runs are reused in the same workdir.
 """
 
-import json
-
 import ml_collections
 
 from configs import egemaps_svm, s
@@ -40,7 +38,7 @@ def switches(paper, strong) -> list[tuple[str, dict]]:
         parts = key.split(".")
         return parts[0] != "signals" or old[f"signals.{parts[1]}.weight"] or new[f"signals.{parts[1]}.weight"]
 
-    differing = [k for k in new if json.dumps(old[k]) != json.dumps(new[k]) and active(k)]  # as sweeps.settings_between
+    differing = [k for k in sweeps.changed_keys(old, new) if active(k)]
     out = []
     for switch, prefixes in SWITCHES:
         keys = [k for k in differing if k.startswith(prefixes)]

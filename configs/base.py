@@ -180,7 +180,8 @@ def strong_recipe(config: ml_collections.ConfigDict) -> ml_collections.ConfigDic
     epochs, to make its 30 EmoDB runs affordable on the CPU, with the rate chosen on
     validation; variable-length training batches grouped by length (a speed choice: the CNN +
     BiGRU's padding drops from 615 to 375 frames a batch on EmoDB). Every other choice was
-    made on validation speakers only."""
+    made on validation speakers only. configs/dai.py (001) sets its center loss back to the
+    paper's scale afterwards, which validation preferred for it."""
     config.optim.name = "adamw"
     if config.optim.learning_rate == 1.0:  # Adadelta's rate (000): AdamW's, chosen on validation
         config.optim.learning_rate = 3e-3

@@ -9,10 +9,13 @@ Model: conv blocks → BiGRU(128 per direction) → FC1 z → FC2; class-weighte
 (ω_j ∝ 1/n_j) + λ·center loss with global centers moving toward each batch's class means
 at rate α (λ = 0.3 and α = 0.5: the talk's sweep settings). Adam (optimizer and rate not
 given in the talk: 1e-3). --config.signals.center.weight=0 gives the without-center-loss setting.
-The strong recipe averages the center loss over z's 128 dimensions, where λ = 0.3 is a light
-term (1-2 % of the loss); the talk's balance (its loss summed) is λ = 38.4, which did not do
-better on validation (two seeds: +0.4 points at the selected epoch, -3.6 over the last five
-epochs; docs/results/emodb_recipe).
+Unlike the other methods' strong recipe, 001's keeps the talk's center-loss scale: summed over
+z's 128 dimensions, no warm-up (averaged, λ = 0.3 is a light term, 1-2 % of the loss). Chosen on
+validation speakers by a rule stated beforehand: over 30 paired (seed, fold) runs it validates
+4.8 points above the averaged loss with a 100-step warm-up (Wilcoxon p = 0.0047) and the per-fold
+choice without the test speaker picks it on 10 of 10 folds
+(docs/results/emodb_001_recipe_switches). --config.signals.center.reduce=mean
+--config.signals.center.warmup_steps=100 gives the averaged setting of the other methods.
 
     python run.py --config configs/dai.py --workdir workdir/dai                # strong recipe (default)
     python run.py --config configs/dai.py:paper --workdir workdir/dai_paper    # the paper's settings
@@ -37,4 +40,7 @@ def get_config(variant=None):
     config.train.input_scaling = "standardize"
     config.train.max_frames = 800  # 8 s: bounds memory of the rare long utterance
     config.train.crop_percentile = 0.0  # the BiGRU reads whole utterances (variable length)
-    return base.variant(config, variant)
+    config = base.variant(config, variant)
+    config.signals.center.reduce = "sum"  # the talk's scale, in both variants (chosen on validation)
+    config.signals.center.warmup_steps = 0
+    return config

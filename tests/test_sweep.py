@@ -234,6 +234,10 @@ def test_paper_vs_strong_cpu_puts_the_paper_recipes_on_the_strong_recipes_size(t
         paper_vs_strong.get_config("gpu")
 
 
+def runs_names(module, argument):
+    return [v[0] for v in module.get_config(argument).variants]
+
+
 def test_recipe_switches_set_one_switch_back_to_the_papers_setting(tmp_path):
     from configs import dai, s
     from configs.sweeps import paper_vs_strong, recipe_switches
@@ -246,7 +250,6 @@ def test_recipe_switches_set_one_switch_back_to_the_papers_setting(tmp_path):
     covered = set()
     for switch, keys in (("optimiser", {"optim.name", "optim.schedule", "optim.warmup_steps", "optim.weight_decay"}),
                          ("label smoothing", {"signals.softmax.label_smoothing"}),
-                         ("center-loss scale", {"signals.center.reduce", "signals.center.warmup_steps"}),
                          ("length grouping", {"train.group_by_length"})):
         flat = rundir.flatten(runs[(f"{name}, strong with the paper's {switch}", 0)].config.to_dict())
         assert {k for k in flat if flat[k] != strong[k]} == keys  # exactly this switch differs from strong ...
@@ -257,9 +260,16 @@ def test_recipe_switches_set_one_switch_back_to_the_papers_setting(tmp_path):
     # same folders as paper_vs_strong's runs of the same settings (reused in its workdir)
     both = {(r.variant, r.seed): r for r in sweep.expand(paper_vs_strong.get_config(), tmp_path)}
     assert runs[(f"{name}, paper", 1)].workdir == both[(f"{name}, paper", 1)].workdir
+    # 001's strong recipe keeps the paper's center-loss scale (chosen on validation): no such switch
+    assert strong["signals.center.reduce"] == paper["signals.center.reduce"] == "sum"
+    assert f"{name}, strong with the paper's center-loss scale" not in runs_names(recipe_switches, "dai")
+    # S+C's strong recipe averages the center loss with a warm-up: its switch sets both back
+    sc_runs = {r.variant: r for r in sweep.expand(recipe_switches.get_config("sc"), tmp_path) if r.seed == 0}
+    flat, sc_strong = (rundir.flatten(sc_runs[v].config.to_dict())
+                       for v in ("S+C, strong with the paper's center-loss scale", "S+C"))
+    assert {k for k in flat if flat[k] != sc_strong[k]} == {"signals.center.reduce", "signals.center.warmup_steps"}
     # S has no center loss: no center-loss variant; its size and epochs are one switch
-    names = [v[0] for v in recipe_switches.get_config("s").variants]
-    assert "S, strong with the paper's center-loss scale" not in names
+    assert "S, strong with the paper's center-loss scale" not in runs_names(recipe_switches, "s")
     flat = rundir.flatten(sweep.expand(recipe_switches.get_config("s"), tmp_path)[-1].config.to_dict())
     assert flat["features.n_mels"] == s.get_config("paper").features.n_mels and flat["optim.name"] == "adamw"
     with pytest.raises(ValueError, match="choose one of"):

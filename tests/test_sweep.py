@@ -234,7 +234,7 @@ def test_paper_vs_strong_cpu_puts_the_paper_recipes_on_the_strong_recipes_size(t
         paper_vs_strong.get_config("gpu")
 
 
-def runs_names(module, argument):
+def variant_names(module, argument):
     return [v[0] for v in module.get_config(argument).variants]
 
 
@@ -262,14 +262,14 @@ def test_recipe_switches_set_one_switch_back_to_the_papers_setting(tmp_path):
     assert runs[(f"{name}, paper", 1)].workdir == both[(f"{name}, paper", 1)].workdir
     # 001's strong recipe keeps the paper's center-loss scale (chosen on validation): no such switch
     assert strong["signals.center.reduce"] == paper["signals.center.reduce"] == "sum"
-    assert f"{name}, strong with the paper's center-loss scale" not in runs_names(recipe_switches, "dai")
+    assert f"{name}, strong with the paper's center-loss scale" not in variant_names(recipe_switches, "dai")
     # S+C's strong recipe averages the center loss with a warm-up: its switch sets both back
     sc_runs = {r.variant: r for r in sweep.expand(recipe_switches.get_config("sc"), tmp_path) if r.seed == 0}
     flat, sc_strong = (rundir.flatten(sc_runs[v].config.to_dict())
                        for v in ("S+C, strong with the paper's center-loss scale", "S+C"))
     assert {k for k in flat if flat[k] != sc_strong[k]} == {"signals.center.reduce", "signals.center.warmup_steps"}
     # S has no center loss: no center-loss variant; its size and epochs are one switch
-    assert "S, strong with the paper's center-loss scale" not in runs_names(recipe_switches, "s")
+    assert "S, strong with the paper's center-loss scale" not in variant_names(recipe_switches, "s")
     flat = rundir.flatten(sweep.expand(recipe_switches.get_config("s"), tmp_path)[-1].config.to_dict())
     assert flat["features.n_mels"] == s.get_config("paper").features.n_mels and flat["optim.name"] == "adamw"
     with pytest.raises(ValueError, match="choose one of"):

@@ -49,7 +49,11 @@ _FOLDS = flags.DEFINE_list("folds", [], "predict/embed: fold indices whose model
 _HUGE_PAGES = flags.DEFINE_bool("huge_pages", True,
                                 "start again once with glibc's malloc using transparent huge pages "
                                 "(GLIBC_TUNABLES=glibc.malloc.hugetlb=1) where glibc and the kernel allow "
-                                "it: fewer page faults on XLA's large buffers (ser_jax/hugepages.py)")
+                                "it: fewer page faults on XLA's large buffers (ser_jax/malloc.py)")
+_KEEP_FREED = flags.DEFINE_bool("keep_freed_memory", True,
+                                "start again once with glibc's malloc keeping freed memory for reuse "
+                                "(one arena, no mmap, no trimming; ser_jax/malloc.py): each step's large "
+                                "buffers are not handed back to the kernel and zeroed again every step")
 flags.mark_flags_as_required(["config"])
 
 def resolve_paths(config, environ) -> None:
@@ -77,11 +81,11 @@ def _compilation_cache(cache_dir: str, environ) -> None:
         jax.config.update("jax_compilation_cache_dir", str(Path(cache_dir).expanduser() / "xla"))
 
 
-def _restart_with_huge_pages() -> None:
-    """Replaces this process by the same command with the glibc tunable set, if it helps here."""
-    from ser_jax import hugepages
+def _restart_with_malloc_settings() -> None:
+    """Replaces this process by the same command with glibc malloc's tunables set, if they help here."""
+    from ser_jax import malloc
 
-    env = hugepages.for_this_machine(dict(os.environ))
+    env = malloc.for_this_machine(dict(os.environ), _HUGE_PAGES.value, _KEEP_FREED.value)
     if env is not None and sys.executable:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -91,8 +95,7 @@ def _restart_with_huge_pages() -> None:
 def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    if _HUGE_PAGES.value:
-        _restart_with_huge_pages()
+    _restart_with_malloc_settings()
     logging.set_verbosity(logging.WARNING)  # TFDS logs every shard it writes at INFO
     if _DISTRIBUTED.value:
         import jax

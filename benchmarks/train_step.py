@@ -18,8 +18,9 @@ torch.compile: first step), peak host RSS and device memory, FLOPs per step from
 analysis, the FLOP/s that gives and its share of the device's peak (GPU: vendor figure or
 --peak_tflops; CPU: the attainable GEMM rate of benchmarks/gemm.py, --attainable), and the
 speed ratio of ser_jax against each PyTorch mode: median over rounds, with its min–max.
-Workers run with glibc's transparent huge pages as run.py runs ser_jax (--huge_pages=all: PyTorch
-too, the same environment for both; =jax: PyTorch as it starts by default). Then
+Workers run with glibc malloc's settings as run.py runs ser_jax (ser_jax/malloc.py: huge pages,
+freed memory kept; --huge_pages=all: PyTorch too, the same environment for both; =jax: PyTorch
+as it starts by default; --keep_freed_memory=off: huge pages alone). Then
 single-utterance inference latency (jitted; with and without librosa feature extraction).
 Needs `pip install -e '.[bench]'` (torch).
 """
@@ -276,13 +277,14 @@ def _spawn(args, what: str) -> dict:
 
 
 def _environment(args, framework: str) -> dict:
-    """The worker's environment: with glibc's huge pages (as run.py starts ser_jax) for ser_jax,
+    """The worker's environment: with glibc malloc's settings (as run.py starts ser_jax) for ser_jax,
     and for PyTorch too with --huge_pages=all."""
-    from ser_jax import hugepages
+    from ser_jax import malloc
 
     if args.huge_pages == "none" or (args.huge_pages == "jax" and framework != "jax"):
         return dict(os.environ)
-    return hugepages.for_this_machine(dict(os.environ)) or dict(os.environ)
+    keep = args.keep_freed_memory == "on"
+    return malloc.for_this_machine(dict(os.environ), keep_freed=keep) or dict(os.environ)
 
 
 class Worker:
@@ -374,8 +376,10 @@ def main() -> None:
                         help="JSON written by benchmarks/gemm.py --json: its attainable rate is the CPU's 100 %%")
     parser.add_argument("--no_latency", action="store_true", help="skip the inference-latency line")
     parser.add_argument("--huge_pages", choices=["all", "jax", "none"], default="all",
-                        help="glibc malloc's transparent huge pages (ser_jax/hugepages.py; run.py's default): "
-                             "for every framework, ser_jax only, or none")
+                        help="run.py's glibc malloc settings (ser_jax/malloc.py: huge pages, and freed "
+                             "memory kept if --keep_freed_memory=on): for every framework, ser_jax only, or none")
+    parser.add_argument("--keep_freed_memory", choices=["on", "off"], default="on",
+                        help="with --huge_pages: also keep freed memory for reuse (run.py's default)")
     parser.add_argument("--json", default="", help="also write the rows here")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -385,7 +389,7 @@ def main() -> None:
     rows = []
     print(f"batch {args.batch}, size {args.size}, {args.dtype}; {args.rounds} rounds of {args.steps} timed steps "
           f"(median) after {args.warmup} warm-up; {len(os.sched_getaffinity(0))} CPUs usable; "
-          f"huge pages: {args.huge_pages}")
+          f"malloc settings (huge pages): {args.huge_pages}, keep freed memory: {args.keep_freed_memory}")
     header = (f"{'model':13} {'framework':26} {'step ms':>9} {'samples/s':>10} {'compile s':>9} {'GFLOP':>8} "
               f"{'TFLOP/s':>8} {'% peak':>7} {'RSS MB':>8} {'dev MB':>8} {'jax × (median [min–max])':>26}")
     print(header)

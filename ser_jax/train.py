@@ -23,7 +23,7 @@ from tensorboardX import SummaryWriter
 from tqdm.auto import tqdm
 
 from ser_jax import (checkpointing, cross_corpus, describe, evaluation, feature_cache, features, input_pipeline,
-                     locking, method, parallel, plots, protocols, report, rundir, steps)
+                     locking, malloc, method, parallel, plots, protocols, report, rundir, steps)
 from ser_jax.corpora import load_corpus
 from ser_jax.errors import SerJaxError
 
@@ -117,6 +117,7 @@ def _train_and_evaluate(config, workdir: Path, out) -> dict:
         result = _run_fold(config, corpus, store, fold, k, len(folds), workdir, speaker_stats, targets)
         rundir.write_json(done, result)
         results.append(result)
+        malloc.release_free_memory()  # the fold's freed buffers, kept for reuse within it (ser_jax/malloc.py)
         out(f"fold {k + 1}/{len(folds)} {fold.name}: test WA {result['test']['wa']:.3f} "
             f"UA {result['test']['ua']:.3f} (best val UA {result['val']['ua']:.3f} at epoch {result['best_epoch']}; "
             f"{result['seconds']:.1f} s)")

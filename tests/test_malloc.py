@@ -1,5 +1,10 @@
 """When run.py restarts itself with glibc malloc settings, and with what environment."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from ser_jax import malloc
 
 KEEP = "glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4611686018427387904"
@@ -43,3 +48,20 @@ def test_thp_mode_and_glibc_version_parsing(tmp_path):
     assert malloc.glibc_version("glibc 2.36") == (2, 36)
     assert malloc.glibc_version("glibc 2.41.9000") == (2, 41)
     assert malloc.glibc_version(None) is None and malloc.glibc_version("musl") is None
+
+
+def test_release_free_memory_hands_kept_memory_back_to_the_kernel():
+    # a real process with run.py's settings: a freed 400 MB buffer stays resident until released
+    script = (
+        "import numpy as np, sys\n"
+        "from ser_jax import malloc\n"
+        "def rss():\n"
+        "    return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) // 1024\n"
+        "a = np.ones(100_000_000, np.float32); del a\n"
+        "kept = rss(); released = malloc.release_free_memory(); after = rss()\n"
+        "print(kept, after, released)\n")
+    env = {**os.environ, **malloc.environment({}, "never", (2, 36))}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    kept, after, released = done.stdout.split()
+    assert int(kept) > 400 and int(after) < int(kept) - 300 and released == "True", done.stdout

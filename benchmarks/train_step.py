@@ -247,10 +247,14 @@ def _worker(args) -> None:
     else:
         one, sync, facts = build_torch(model_name, args.size, args.batch, framework == "compile", args.dtype)
     print("READY", flush=True)
+    from ser_jax import malloc
+
     for line in sys.stdin:
         if line.strip() == "STOP":
             break
-        print("TIME " + json.dumps(_median_step(one, args.steps, args.warmup, sync)), flush=True)
+        with malloc.keeping_freed_memory():  # as train.py's epochs (does nothing without one arena)
+            step = _median_step(one, args.steps, args.warmup, sync)
+        print("TIME " + json.dumps(step), flush=True)
     print("RESULT " + json.dumps(dict(facts(), peak_rss_mb=_rss_mb())), flush=True)
 
 
@@ -379,7 +383,8 @@ def main() -> None:
                         help="run.py's glibc malloc settings (ser_jax/malloc.py: huge pages, and freed "
                              "memory kept if --keep_freed_memory=on): for every framework, ser_jax only, or none")
     parser.add_argument("--keep_freed_memory", choices=["on", "off"], default="on",
-                        help="with --huge_pages: also keep freed memory for reuse (run.py's default)")
+                        help="with --huge_pages: also keep freed memory for reuse while timing, as run.py's "
+                             "training does (its default)")
     parser.add_argument("--json", default="", help="also write the rows here")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()

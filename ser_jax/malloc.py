@@ -2,43 +2,46 @@
 
 Every buffer of a training step larger than glibc's mmap threshold (at most 32 MiB) is a fresh
 mapping, given back to the kernel when freed and asked for again at the next step; the kernel
-hands out each of its pages zeroed. Two settings (GLIBC_TUNABLES, read when a process starts):
+hands out each of its pages zeroed. Two settings (GLIBC_TUNABLES are read when a process starts):
 
 - **Huge pages** (`glibc.malloc.hugetlb=1`, glibc ≥ 2.35, kernel THP mode `madvise`): malloc
   asks for 2 MiB pages, 512 times fewer faults. On the 2-core development VM a 4 KiB fault cost
   ~2.5 µs: a 421 MB elementwise op 344 → 50 ms, the pairwise step 3.6 → 2.2 s, the parallel
   CNN's default step 260 → 120 ms. With THP mode `always` the kernel uses them already; with
   `never` it cannot.
-- **Keeping freed memory** (`glibc.malloc.arena_max=1`, `mmap_max=0`, a trim threshold no heap
-  reaches): every allocation comes from the one main heap, and what a step frees is reused by
+- **Keeping freed memory while training** (`glibc.malloc.arena_max=1` at start, so every
+  thread allocates from the one main heap; then, around the epochs of a fold,
+  `keeping_freed_memory`: no mmap, no trimming below 2 GiB): what a step frees is reused by
   the next step instead of going back to the kernel, so the kernel zeroes each page once per
-  process, not once per step. On the same VM, when the host was slow to back fresh pages (91 %
-  of a training process's time in the kernel's `clear_page_erms`, `perf`), the CNN + BiGRU's
-  epoch went 54–61 → 16–17 s (23–26 s on that VM's good days with huge pages alone). One arena
-  means one malloc lock for all threads; a training step makes few, large allocations.
+  fold, not once per step. On the same VM, when the host was slow to back fresh pages (91 % of
+  a training process's time in the kernel's `clear_page_erms`, `perf`), the CNN + BiGRU's epoch
+  went 54–61 → 16–17 s. Outside the epochs (final evaluation, embeddings, features) glibc's
+  usual behaviour returns: kept all the time, a heap that only grows fragments on the final
+  evaluation's many shapes (a CNN + BiGRU process peaked at 11.1 GB there, against 4.9 GB with
+  huge pages alone), so on leaving, large buffers are mapped again and the free pages are handed
+  back (`malloc_trim`). One arena means one malloc lock for all threads; a training step makes
+  few, large allocations.
 
-Kept memory is never handed back by itself, and a heap that only grows fragments: a new
-fold's allocations land in the holes the last one left, and its step buffers then extend the
-heap (a CNN + BiGRU sweep process: 6.6 GB in one fold, 12.4 GB in the next). train.py calls
-`release_free_memory` (glibc's `malloc_trim(0)`: 12.4 → 1.6 GB there) after each fold, so a
-process holds at most one fold's working set and its free holes (6.8 GB for that model, where
-huge pages alone peaked at 4.9 GB): each page is zeroed once per fold instead of once per step.
-
-`environment` decides what to add (a tunable the user's GLIBC_TUNABLES names is left as the
-user set it), `for_this_machine` asks this machine. `--nohuge_pages` and `--nokeep_freed_memory`
-turn each off.
+`environment` decides what to add at start (a tunable the user's GLIBC_TUNABLES names is left as
+the user set it), `for_this_machine` asks this machine. `--nohuge_pages` and
+`--nokeep_freed_memory` turn each off; without one arena `keeping_freed_memory` does nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
 from pathlib import Path
 
 HUGE_PAGES = {"glibc.malloc.hugetlb": "1"}
-KEEP_FREED = {"glibc.malloc.arena_max": "1", "glibc.malloc.mmap_max": "0",
-              "glibc.malloc.trim_threshold": str(2 ** 62)}
+ONE_ARENA = {"glibc.malloc.arena_max": "1"}
+# mallopt parameters (malloc.h) and the values keeping_freed_memory sets and restores
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -2, -3, -4
+KEEP = {M_MMAP_MAX: 0, M_TRIM_THRESHOLD: 2 ** 31 - 1, M_TOP_PAD: 2 ** 31 - 1}
+# glibc's own settling point: mmap above 32 MiB (its dynamic threshold's maximum), trim above twice that
+USUAL = {M_MMAP_MAX: 65536, M_MMAP_THRESHOLD: 32 << 20, M_TRIM_THRESHOLD: 64 << 20, M_TOP_PAD: 128 << 10}
 THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 MIN_GLIBC_HUGE_PAGES = (2, 35)
 MIN_GLIBC_TUNABLES = (2, 26)
@@ -70,7 +73,7 @@ def environment(environ: dict, mode: str, glibc: tuple[int, int] | None, huge_pa
     if huge_pages and glibc >= MIN_GLIBC_HUGE_PAGES and mode == "madvise":
         wanted.update(HUGE_PAGES)
     if keep_freed:
-        wanted.update(KEEP_FREED)
+        wanted.update(ONE_ARENA)
     current = environ.get("GLIBC_TUNABLES", "")
     named = {item.split("=")[0] for item in current.split(":") if item}
     added = [f"{name}={value}" for name, value in wanted.items() if name not in named]
@@ -85,12 +88,35 @@ def for_this_machine(environ: dict, huge_pages: bool = True, keep_freed: bool = 
     return environment(environ, thp_mode(), glibc_version(confstr), huge_pages, keep_freed)
 
 
-def release_free_memory() -> bool:
-    """Hands the free pages of glibc's heap back to the kernel (`malloc_trim(0)`); False where
-    there is no glibc or nothing was released."""
+def one_arena(environ: dict) -> bool:
+    """Whether this process started with glibc's one-arena setting (what `environment` adds)."""
+    items = environ.get("GLIBC_TUNABLES", "").split(":")
+    return any(item == f"{name}={value}" for name, value in ONE_ARENA.items() for item in items)
+
+
+def _libc():
     try:
-        trim = ctypes.CDLL(None).malloc_trim
+        libc = ctypes.CDLL(None)
+        libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
     except (OSError, AttributeError):  # not glibc (musl, macOS)
-        return False
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return bool(trim(0))
+        return None
+    return libc
+
+
+@contextlib.contextmanager
+def keeping_freed_memory(environ=None):
+    """Within: freed memory stays in the heap for reuse (no mmap, no trimming below 2 GiB). On
+    leaving: glibc's usual mmap and trim thresholds, and the free pages handed back. Does nothing
+    unless the process runs with one arena (`one_arena`) on glibc."""
+    libc = _libc() if one_arena(os.environ if environ is None else environ) else None
+    if libc is not None:
+        for param, value in KEEP.items():
+            libc.mallopt(param, value)
+    try:
+        yield libc is not None
+    finally:
+        if libc is not None:
+            for param, value in USUAL.items():
+                libc.mallopt(param, value)
+            libc.malloc_trim(0)

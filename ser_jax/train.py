@@ -117,7 +117,6 @@ def _train_and_evaluate(config, workdir: Path, out) -> dict:
         result = _run_fold(config, corpus, store, fold, k, len(folds), workdir, speaker_stats, targets)
         rundir.write_json(done, result)
         results.append(result)
-        malloc.release_free_memory()  # the fold's freed buffers, kept for reuse within it (ser_jax/malloc.py)
         out(f"fold {k + 1}/{len(folds)} {fold.name}: test WA {result['test']['wa']:.3f} "
             f"UA {result['test']['ua']:.3f} (best val UA {result['val']['ua']:.3f} at epoch {result['best_epoch']}; "
             f"{result['seconds']:.1f} s)")
@@ -189,7 +188,8 @@ def _run_fold(config, corpus, store, fold, k, num_folds, workdir, speaker_stats,
                unit="epoch")
     board = SummaryWriter(str(fold_dir / rundir.TENSORBOARD))
     saved_at = time.perf_counter()
-    with (fold_dir / rundir.LOG).open("a") as log:
+    # each step's buffers reused by the next, not zeroed again by the kernel (ser_jax/malloc.py)
+    with malloc.keeping_freed_memory(), (fold_dir / rundir.LOG).open("a") as log:
         for epoch in range(progress["epoch"], epochs):
             history = []  # per-step metrics stay on device until the epoch ends
             for batch in parallel.prefetch(batches(epoch=epoch), ctx.mesh):

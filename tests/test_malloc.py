@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ser_jax import malloc
 
-KEEP = "glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4611686018427387904"
+KEEP = "glibc.malloc.arena_max=1"
 
 
 def test_environment_adds_both_settings_where_glibc_and_the_kernel_allow_them():
@@ -15,8 +15,8 @@ def test_environment_adds_both_settings_where_glibc_and_the_kernel_allow_them():
     assert env == {"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1:" + KEEP}
     # a tunable the user set is kept as set; the others are appended
     kept = malloc.environment({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}, "madvise", (2, 35))
-    assert kept["GLIBC_TUNABLES"] == ("glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1:glibc.malloc.mmap_max=0:"
-                                      "glibc.malloc.trim_threshold=4611686018427387904")
+    assert kept["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+    assert not malloc.one_arena(kept) and malloc.one_arena(env)
 
 
 def test_huge_pages_need_glibc_2_35_and_the_madvise_mode_keeping_freed_memory_does_not():
@@ -50,18 +50,31 @@ def test_thp_mode_and_glibc_version_parsing(tmp_path):
     assert malloc.glibc_version(None) is None and malloc.glibc_version("musl") is None
 
 
-def test_release_free_memory_hands_kept_memory_back_to_the_kernel():
-    # a real process with run.py's settings: a freed 400 MB buffer stays resident until released
+def _rss_in_process(env: dict) -> list[int]:
+    """Resident MiB in a fresh process with `env`: a freed 400 MB buffer inside
+    keeping_freed_memory, after leaving it, and a freed 400 MB buffer after that."""
     script = (
-        "import numpy as np, sys\n"
+        "import numpy as np\n"
         "from ser_jax import malloc\n"
         "def rss():\n"
         "    return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) // 1024\n"
-        "a = np.ones(100_000_000, np.float32); del a\n"
-        "kept = rss(); released = malloc.release_free_memory(); after = rss()\n"
-        "print(kept, after, released)\n")
-    env = {**os.environ, **malloc.environment({}, "never", (2, 36))}
+        "with malloc.keeping_freed_memory():\n"
+        "    a = np.ones(100_000_000, np.float32); del a\n"
+        "    inside = rss()\n"
+        "left = rss()\n"
+        "b = np.ones(100_000_000, np.float32); del b\n"
+        "print(inside, left, rss())\n")
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True,
                           cwd=Path(__file__).resolve().parents[1])
-    kept, after, released = done.stdout.split()
-    assert int(kept) > 400 and int(after) < int(kept) - 300 and released == "True", done.stdout
+    return [int(value) for value in done.stdout.split()]
+
+
+def test_keeping_freed_memory_keeps_it_within_and_hands_it_back_on_leaving():
+    # real processes, real glibc: with run.py's one arena a freed 400 MB buffer stays resident
+    # inside, is handed back on leaving, and a later one is not kept
+    inside, left, later = _rss_in_process({**os.environ, **malloc.environment({}, "never", (2, 36))})
+    assert inside > 400 and left < inside - 300 and later < inside - 300, (inside, left, later)
+    # without one arena (--nokeep_freed_memory) it does nothing: the buffer goes back at once
+    env = {key: value for key, value in os.environ.items() if key != "GLIBC_TUNABLES"}
+    inside, left, later = _rss_in_process(env)
+    assert inside < 300 and left < 300 and later < 300, (inside, left, later)

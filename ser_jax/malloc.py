@@ -9,18 +9,18 @@ hands out each of its pages zeroed. Two settings (GLIBC_TUNABLES are read when a
   ~2.5 µs: a 421 MB elementwise op 344 → 50 ms, the pairwise step 3.6 → 2.2 s, the parallel
   CNN's default step 260 → 120 ms. With THP mode `always` the kernel uses them already; with
   `never` it cannot.
-- **Keeping freed memory while training** (`glibc.malloc.arena_max=1` at start, so every
-  thread allocates from the one main heap; then, around the epochs of a fold,
-  `keeping_freed_memory`: no mmap, no trimming below 2 GiB): what a step frees is reused by
-  the next step instead of going back to the kernel, so the kernel zeroes each page once per
-  fold, not once per step. On the same VM, when the host was slow to back fresh pages (91 % of
-  a training process's time in the kernel's `clear_page_erms`, `perf`), the CNN + BiGRU's epoch
-  went 54–61 → 16–17 s. Outside the epochs (final evaluation, embeddings, features) glibc's
-  usual behaviour returns: kept all the time, a heap that only grows fragments on the final
+- **Keeping freed memory while training** (at start `glibc.malloc.arena_max=1`, so every
+  thread allocates from the one main heap, and a trim threshold no heap reaches, so freed
+  memory stays until train.py hands it back; around the epochs of a fold,
+  `keeping_freed_memory`: no mmap): what a step or a validation pass frees is reused by the next
+  one instead of going back to the kernel, so the kernel zeroes each page once per fold, not
+  once per step. On the same VM, when the host was slow to back fresh pages (91 % of a training
+  process's time in the kernel's `clear_page_erms`, `perf`), the CNN + BiGRU's epoch went
+  54–61 → 16–17 s. Outside the epochs (final evaluation, embeddings, features) buffers above
+  32 MiB are mapped again: kept all the time, a heap that only grows fragments on the final
   evaluation's many shapes (a CNN + BiGRU process peaked at 11.1 GB there, against 4.9 GB with
-  huge pages alone), so on leaving, large buffers are mapped again and the free pages are handed
-  back (`malloc_trim`). One arena means one malloc lock for all threads; a training step makes
-  few, large allocations.
+  huge pages alone). On leaving, the free pages are handed back (`malloc_trim`). One arena
+  means one malloc lock for all threads; a training step makes few, large allocations.
 
 `environment` decides what to add at start (a tunable the user's GLIBC_TUNABLES names is left as
 the user set it), `for_this_machine` asks this machine. `--nohuge_pages` and
@@ -36,12 +36,13 @@ import re
 from pathlib import Path
 
 HUGE_PAGES = {"glibc.malloc.hugetlb": "1"}
-ONE_ARENA = {"glibc.malloc.arena_max": "1"}
+# one arena; no trimming on its own (a size_t tunable: mallopt's int would trim above 2 GiB, less
+# than a CNN + BiGRU validation pass frees)
+KEEP_FREED = {"glibc.malloc.arena_max": "1", "glibc.malloc.trim_threshold": str(2 ** 62)}
 # mallopt parameters (malloc.h) and the values keeping_freed_memory sets and restores
-M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD, M_MMAP_MAX = -1, -2, -3, -4
-KEEP = {M_MMAP_MAX: 0, M_TRIM_THRESHOLD: 2 ** 31 - 1, M_TOP_PAD: 2 ** 31 - 1}
-# glibc's own settling point: mmap above 32 MiB (its dynamic threshold's maximum), trim above twice that
-USUAL = {M_MMAP_MAX: 65536, M_MMAP_THRESHOLD: 32 << 20, M_TRIM_THRESHOLD: 64 << 20, M_TOP_PAD: 128 << 10}
+M_MMAP_THRESHOLD, M_MMAP_MAX = -3, -4
+KEEP = {M_MMAP_MAX: 0}
+USUAL = {M_MMAP_MAX: 65536, M_MMAP_THRESHOLD: 32 << 20}  # glibc's default count; its dynamic threshold's maximum
 THP_SETTING = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 MIN_GLIBC_HUGE_PAGES = (2, 35)
 MIN_GLIBC_TUNABLES = (2, 26)
@@ -73,7 +74,7 @@ def environment(environ: dict, mode: str, glibc: tuple[int, int] | None, huge_pa
     if huge_pages and glibc >= MIN_GLIBC_HUGE_PAGES and mode == "madvise":
         wanted.update(HUGE_PAGES)
     if keep_freed:
-        wanted.update(ONE_ARENA)
+        wanted.update(KEEP_FREED)
     current = environ.get("GLIBC_TUNABLES", "")
     named = {item.split("=")[0] for item in current.split(":") if item}
     added = [f"{name}={value}" for name, value in wanted.items() if name not in named]
@@ -90,8 +91,7 @@ def for_this_machine(environ: dict, huge_pages: bool = True, keep_freed: bool = 
 
 def one_arena(environ: dict) -> bool:
     """Whether this process started with glibc's one-arena setting (what `environment` adds)."""
-    items = environ.get("GLIBC_TUNABLES", "").split(":")
-    return any(item == f"{name}={value}" for name, value in ONE_ARENA.items() for item in items)
+    return "glibc.malloc.arena_max=1" in environ.get("GLIBC_TUNABLES", "").split(":")
 
 
 def _libc():
@@ -106,9 +106,9 @@ def _libc():
 
 @contextlib.contextmanager
 def keeping_freed_memory(environ=None):
-    """Within: freed memory stays in the heap for reuse (no mmap, no trimming below 2 GiB). On
-    leaving: glibc's usual mmap and trim thresholds, and the free pages handed back. Does nothing
-    unless the process runs with one arena (`one_arena`) on glibc."""
+    """Within: every allocation from the heap, so what is freed is reused (no mmap; the trim
+    threshold set at start keeps it). On leaving: buffers above 32 MiB mapped again, and the free
+    pages handed back. Does nothing unless the process runs with one arena (`one_arena`) on glibc."""
     libc = _libc() if one_arena(os.environ if environ is None else environ) else None
     if libc is not None:
         for param, value in KEEP.items():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ser_jax import malloc
 
-KEEP = "glibc.malloc.arena_max=1"
+KEEP = "glibc.malloc.arena_max=1:glibc.malloc.trim_threshold=4611686018427387904"
 
 
 def test_environment_adds_both_settings_where_glibc_and_the_kernel_allow_them():
@@ -15,7 +15,8 @@ def test_environment_adds_both_settings_where_glibc_and_the_kernel_allow_them():
     assert env == {"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1:" + KEEP}
     # a tunable the user set is kept as set; the others are appended
     kept = malloc.environment({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}, "madvise", (2, 35))
-    assert kept["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+    assert kept["GLIBC_TUNABLES"] == ("glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1:"
+                                      "glibc.malloc.trim_threshold=4611686018427387904")
     assert not malloc.one_arena(kept) and malloc.one_arena(env)
 
 

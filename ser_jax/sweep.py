@@ -174,6 +174,7 @@ def compare(sweep, runs: list[Run], summaries: dict) -> list[dict]:
     """One row per variant (see the module docstring), each followed by its seed ensemble's
     where `sweep.ensemble` asks for them (`ensembles`)."""
     rows = []
+    speaker = {v for (v, _), s in summaries.items() if s.get("normalization", "").startswith("speaker")}
     summaries = {**summaries, **ensembles(sweep, runs, summaries)}
     present = {name for name, _ in summaries}
     for name in _ordered(present, runs):
@@ -186,7 +187,7 @@ def compare(sweep, runs: list[Run], summaries: dict) -> list[dict]:
                "runs": len(per_run), "ua_mean": mean["ua"], "ua_std": std["ua"],
                "wa_mean": mean["wa"], "wa_std": std["wa"], "f1_mean": mean["macro_f1"], "f1_std": std["macro_f1"],
                "pooled_ua": pooled["ua"], "pooled_wa": pooled["wa"], "pooled_f1": pooled["macro_f1"],
-               "pooled_n": pooled["n"]}
+               "pooled_n": pooled["n"], "speaker_normalization": name.removesuffix(ENSEMBLE) in speaker}
         val = [f["val"]["ua"] for f in per_run.values() if "val" in f]
         if len(val) == len(per_run):
             row["val_ua_mean"] = float(np.mean(val))
@@ -214,6 +215,8 @@ def compare(sweep, runs: list[Run], summaries: dict) -> list[dict]:
 
 
 ENSEMBLE = ", seed ensemble"
+SPEAKER_NORMALIZATION = ("with per-speaker normalisation (each speaker's features standardised with that speaker's "
+                         "statistics, the test speaker's unlabelled audio included)")
 
 
 def ensemble_name(name: str) -> str:
@@ -357,7 +360,14 @@ def markdown(sweep, rows: list[dict], figures: dict) -> str:
     head += ["baseline", "ΔUA (pts)", "Wilcoxon W", "p"]
     reference = sweep.get("reference", "")
     head += [f"ΔUA vs {reference} (pts, per fold)", "p (vs reference)"] if reference else []
-    lines = [f"# {sweep.title}", "",
+    title, mark = sweep.title, lambda r: ""
+    normalized = [r.get("speaker_normalization", False) for r in rows]
+    if all(normalized) and rows:
+        title += f" — {SPEAKER_NORMALIZATION}"
+    elif any(normalized):
+        title += f" — rows marked † {SPEAKER_NORMALIZATION.replace('with', 'use', 1)}"
+        mark = lambda r: " †" if r.get("speaker_normalization") else ""  # noqa: E731
+    lines = [f"# {title}", "",
              f"Seeds {list(sweep.seeds)}; "
              + ("val UA: mean validation UA of the selected models (the validation speakers, on which every "
                 "choice is made); " if has_val else "")
@@ -369,7 +379,7 @@ def markdown(sweep, rows: list[dict], figures: dict) -> str:
                 "its seeds), Wilcoxon signed-rank test." if reference else ""), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["variant"], str(r["runs"])]
+        cells = [r["variant"] + mark(r), str(r["runs"])]
         if has_val:
             cells.append(pct(r["val_ua_mean"]) if "val_ua_mean" in r else "–")
         cells += [f"{pct(r['ua_mean'])} ± {pct(r['ua_std'])}",

@@ -174,6 +174,17 @@ def test_every_variant_is_compared_with_the_reference_fold_by_fold(tmp_path):
     md = sweep.markdown(config, list(rows.values()), {})
     assert "ΔUA vs ref (pts, per fold)" in md and "| +6.7 | 0.5 |" in md
     assert "| val UA (%) |" in md and "| m | 6 | 70.0 | 68.3 ± " in md and "| ref | 6 | – | 61.7 ± " in md
+    assert md.startswith("# ref\n") and "†" not in md  # no normalisation: the title says nothing of it
+    # per-speaker normalisation (train.py's results.json says so) is declared in the title line:
+    # for every row there, or row by row when only some use it
+    for key in summaries:
+        summaries[key]["normalization"] = "speaker (transductive: uses the test speaker's unlabelled audio)"
+    md = sweep.markdown(config, sweep.compare(config, runs, summaries), {})
+    assert md.splitlines()[0] == f"# ref — {sweep.SPEAKER_NORMALIZATION}" and "†" not in md
+    del summaries[("ref", 0)]["normalization"], summaries[("ref", 1)]["normalization"]
+    md = sweep.markdown(config, sweep.compare(config, runs, summaries), {})
+    assert md.splitlines()[0].startswith("# ref — rows marked † use per-speaker normalisation (each speaker")
+    assert "| m † | 6 |" in md and "| ref | 6 |" in md
     config.reference = "nope"
     with pytest.raises(SerJaxError, match="reference='nope' is not a variant"):
         sweep.expand(config, tmp_path)

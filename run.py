@@ -51,9 +51,10 @@ _HUGE_PAGES = flags.DEFINE_bool("huge_pages", True,
                                 "(GLIBC_TUNABLES=glibc.malloc.hugetlb=1) where glibc and the kernel allow "
                                 "it: fewer page faults on XLA's large buffers (ser_jax/malloc.py)")
 _KEEP_FREED = flags.DEFINE_bool("keep_freed_memory", True,
-                                "start again once with glibc's malloc keeping freed memory for reuse "
-                                "(one arena, no mmap, no trimming; ser_jax/malloc.py): each step's large "
-                                "buffers are not handed back to the kernel and zeroed again every step")
+                                "start again once with glibc's malloc set to keep freed memory (one arena, "
+                                "no trimming on its own; while a fold's epochs run, no mmap; handed back "
+                                "after them; ser_jax/malloc.py): each step's large buffers are reused, not "
+                                "handed back to the kernel and zeroed again every step")
 flags.mark_flags_as_required(["config"])
 
 def resolve_paths(config, environ) -> None:

@@ -179,6 +179,11 @@ def window_start(frames: int, crop: int, window: int, windows: int) -> int:
 NORMALIZATIONS = ("none", "utterance", "speaker")
 
 
+# how a table's title declares per-speaker normalisation (run results.md, sweep.md)
+SPEAKER_NORMALIZATION = ("per-speaker normalisation (each speaker's features standardised with that speaker's "
+                         "statistics, the test speaker's unlabelled audio included)")
+
+
 def normalization(train_config) -> str:
     """`train.normalize` (runs saved before the key: none), checked."""
     kind = train_config.get("normalize", "none")

@@ -105,16 +105,16 @@ def _libc():
 
 
 @contextlib.contextmanager
-def keeping_freed_memory(environ=None):
+def keeping_freed_memory():
     """Within: every allocation from the heap, so what is freed is reused (no mmap; the trim
     threshold set at start keeps it). On leaving: buffers above 32 MiB mapped again, and the free
     pages handed back. Does nothing unless the process runs with one arena (`one_arena`) on glibc."""
-    libc = _libc() if one_arena(os.environ if environ is None else environ) else None
+    libc = _libc() if one_arena(os.environ) else None
     if libc is not None:
         for param, value in KEEP.items():
             libc.mallopt(param, value)
     try:
-        yield libc is not None
+        yield
     finally:
         if libc is not None:
             for param, value in USUAL.items():

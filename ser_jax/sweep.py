@@ -35,7 +35,7 @@ import ml_collections
 import numpy as np
 from scipy import stats
 
-from ser_jax import ensemble, method, metrics, plots, report, rundir, train
+from ser_jax import ensemble, input_pipeline, method, metrics, plots, report, rundir, train
 from ser_jax.errors import SerJaxError
 
 @dataclasses.dataclass(frozen=True)
@@ -215,8 +215,6 @@ def compare(sweep, runs: list[Run], summaries: dict) -> list[dict]:
 
 
 ENSEMBLE = ", seed ensemble"
-SPEAKER_NORMALIZATION = ("with per-speaker normalisation (each speaker's features standardised with that speaker's "
-                         "statistics, the test speaker's unlabelled audio included)")
 
 
 def ensemble_name(name: str) -> str:
@@ -363,9 +361,9 @@ def markdown(sweep, rows: list[dict], figures: dict) -> str:
     title, mark = sweep.title, lambda r: ""
     normalized = [r.get("speaker_normalization", False) for r in rows]
     if all(normalized) and rows:
-        title += f" — {SPEAKER_NORMALIZATION}"
+        title += f" — with {input_pipeline.SPEAKER_NORMALIZATION}"
     elif any(normalized):
-        title += f" — rows marked † {SPEAKER_NORMALIZATION.replace('with', 'use', 1)}"
+        title += f" — rows marked † use {input_pipeline.SPEAKER_NORMALIZATION}"
         mark = lambda r: " †" if r.get("speaker_normalization") else ""  # noqa: E731
     lines = [f"# {title}", "",
              f"Seeds {list(sweep.seeds)}; "

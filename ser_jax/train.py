@@ -129,8 +129,7 @@ def _train_and_evaluate(config, workdir: Path, out) -> dict:
             "folds": [{"fold": r["fold"], **r["cross_corpus"][t.name]} for r in results]} for t in targets}
     title = f"{method.from_config(config).describe()} on {corpus.name} ({config.features.name} features)"
     if input_pipeline.normalization(config.train) == "speaker":
-        title += (" — with per-speaker normalisation (each speaker's features standardised with that speaker's "
-                  "statistics, the test speaker's unlabelled audio included)")
+        title += f" — with {input_pipeline.SPEAKER_NORMALIZATION}"
         summary["normalization"] = "speaker (transductive: uses the test speaker's unlabelled audio)"
     rundir.write_json(workdir / rundir.RESULTS, summary)
     rundir.write_text(workdir / rundir.RESULTS_MD, report.markdown(summary, title))  # before any figure

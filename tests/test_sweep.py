@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import test as test_config
-from ser_jax import rundir, status, sweep
+from ser_jax import input_pipeline, rundir, status, sweep
 from ser_jax.errors import SerJaxError
 
 
@@ -180,7 +180,7 @@ def test_every_variant_is_compared_with_the_reference_fold_by_fold(tmp_path):
     for key in summaries:
         summaries[key]["normalization"] = "speaker (transductive: uses the test speaker's unlabelled audio)"
     md = sweep.markdown(config, sweep.compare(config, runs, summaries), {})
-    assert md.splitlines()[0] == f"# ref — {sweep.SPEAKER_NORMALIZATION}" and "†" not in md
+    assert md.splitlines()[0] == f"# ref — with {input_pipeline.SPEAKER_NORMALIZATION}" and "†" not in md
     del summaries[("ref", 0)]["normalization"], summaries[("ref", 1)]["normalization"]
     md = sweep.markdown(config, sweep.compare(config, runs, summaries), {})
     assert md.splitlines()[0].startswith("# ref — rows marked † use per-speaker normalisation (each speaker")

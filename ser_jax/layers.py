@@ -130,6 +130,18 @@ def _valid_half_max_pool_bwd(residuals, g):
 valid_half_max_pool.defvjp(_valid_half_max_pool_fwd, _valid_half_max_pool_bwd)
 
 
+def valid_half_mean_pool(x: jax.Array, lengths: jax.Array) -> jax.Array:
+    """Mean of [B, H, W, C] over the same quadrants as `valid_half_max_pool` (the halves of
+    each example's first `lengths[b]` rows and of the columns; an odd width's last column in
+    neither) → [B, 2, 2, C]; padding rows never enter it."""
+    b, h, w, c = x.shape
+    w2 = w // 2
+    cols = x[:, :, :2 * w2].reshape(b, h, 2, w2, c).mean(axis=3)  # [B, H, 2, C]
+    halves = _time_halves(lengths, h).astype(x.dtype)  # [B, H, 2]
+    sums = jnp.einsum("bhk,bhjc->bkjc", halves, cols)
+    return sums / jnp.maximum(halves.sum(axis=1), 1)[:, :, None, None]
+
+
 def dot_float32_sums(lhs, rhs, dimension_numbers, precision=None, **_):
     """`lax.dot_general` that sums in float32 whatever its operands' dtype, its result in theirs.
 

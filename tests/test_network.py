@@ -245,3 +245,70 @@ def test_parallel_cnn_pools_before_bias_and_relu_with_the_same_values_and_gradie
     for i in range(len(encoder.kernel_sizes)):
         for name in ("kernel", "bias"):
             np.testing.assert_allclose(grad[f"Conv_{i}"][name], expected[f"Conv_{i}"][name], rtol=1e-5, atol=1e-5)
+
+
+def test_valid_half_mean_pool_by_hand_and_without_padding():
+    """Means over the valid rows' halves and the column halves (an odd width's last column in
+    neither), checked on numbers small enough to add by hand."""
+    x = jnp.arange(5 * 5, dtype=jnp.float32).reshape(1, 5, 5, 1)  # x[t, f] = 5t + f
+    # 4 valid rows: halves t ∈ {0, 1} and {2, 3}; columns {0, 1} and {2, 3} (column 4 left out)
+    # quadrant (0, 0): mean of 0, 1, 5, 6 = 3; (0, 1): 2, 3, 7, 8 → 5; (1, 0): 10, 11, 15, 16 → 13; (1, 1): 15
+    np.testing.assert_allclose(layers.valid_half_mean_pool(x, jnp.array([4]))[0, :, :, 0], [[3.0, 5.0], [13.0, 15.0]])
+    # 3 valid rows: halves {0} and {1} (row 2 in neither, as in the max pool)
+    np.testing.assert_allclose(layers.valid_half_mean_pool(x, jnp.array([3]))[0, :, :, 0], [[0.5, 2.5], [5.5, 7.5]])
+    # one valid row fills both time halves
+    np.testing.assert_allclose(layers.valid_half_mean_pool(x, jnp.array([1]))[0, :, :, 0], [[0.5, 2.5], [0.5, 2.5]])
+    padded = x.at[:, 4:].set(1e6)
+    np.testing.assert_array_equal(layers.valid_half_mean_pool(padded, jnp.array([4])),
+                                  layers.valid_half_mean_pool(x, jnp.array([4])))
+
+
+def test_parallel_cnn_max_mean_pool_adds_each_quadrants_mean_and_keeps_the_max_features():
+    """pool='max_mean': per path [max | mean] of ReLU(conv + bias) per quadrant, with the same
+    parameters as pool='max' (so the max half equals the paper's trunk), padding kept out."""
+    import flax.linen as nn
+
+    from ser_jax import conv
+
+    def trunk_of(encoder):
+        class Trunk(nn.Module):
+            @nn.compact
+            def __call__(self, x, lengths):
+                return encoder(x, lengths, train=False).trunk
+        return Trunk()
+
+    kernels = ((4, 6), (3, 3))
+    mean_pool = ParallelCNN(channels=5, kernel_sizes=kernels, embed_dim=8, dropout=0.0, pool="max_mean")
+    x = jax.random.normal(KEY, (3, 20, 16))
+    lengths = jnp.asarray([20, 11, 6])
+    variables = trunk_of(mean_pool).init(KEY, x, lengths)
+    both = trunk_of(mean_pool).apply(variables, x, lengths).reshape(3, 2, 2, 2, 10)  # path, quadrant, 2 × channels
+    paper_trunk = trunk_of(ParallelCNN(channels=5, kernel_sizes=kernels, embed_dim=8, dropout=0.0))
+    paper_variables = paper_trunk.init(KEY, x, lengths)  # its embedding FC reads half as many features
+    convs = {name: p for name, p in variables["params"].items() if name.startswith("Conv_")}
+    paper = paper_trunk.apply({**paper_variables, "params": {**paper_variables["params"], **convs}}, x, lengths)
+    np.testing.assert_allclose(both[..., :5].reshape(3, -1), paper, rtol=1e-6, atol=1e-6)
+    for i, (kt, _) in enumerate(kernels):
+        p = variables["params"][f"Conv_{i}"]
+        a = np.asarray(jax.nn.relu(conv.conv2d(x[..., None], p["kernel"]) + p["bias"]))
+        for b in range(3):
+            valid = max(int(lengths[b]) - kt + 1, 1)
+            half, w2 = valid // 2, a.shape[2] // 2
+            expected = a[b, half:2 * half, w2:2 * w2].mean(axis=(0, 1))  # second time half, second column half
+            np.testing.assert_allclose(both[b, i, 1, 1, 5:], expected, rtol=1e-5, atol=1e-6)
+    garbage = x.at[1, 11:].set(1e3)
+    np.testing.assert_allclose(trunk_of(mean_pool).apply(variables, garbage, lengths),
+                               trunk_of(mean_pool).apply(variables, x, lengths), rtol=1e-6, atol=1e-6)
+
+
+def test_parallel_cnn_pool_is_checked_when_the_method_is_built():
+    from configs import s
+
+    config = s.get_config()
+    config.model.parallel_cnn.pool = "avg"
+    with pytest.raises(SerJaxError, match=r"--config\.model\.parallel_cnn\.pool='avg': choose one of max, max_mean"):
+        method.from_config(config)
+    config.model.parallel_cnn.pool = "max_mean"
+    config.model.conv_weight_grad = "pooled"
+    with pytest.raises(SerJaxError, match=r"--config\.model\.parallel_cnn\.pool='max_mean'.*auto, gemm or xla"):
+        method.from_config(config)

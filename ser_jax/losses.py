@@ -141,8 +141,8 @@ def reconstruction_mse(*, reconstruction: jax.Array, target: jax.Array, mask: ja
     """Mean squared error per example over all feature cells (Tripathi et al.'s L_A).
 
     Args:
-      reconstruction: [B, ...] decoder output in [0, 1].
-      target: [B, ...] input scaled to [0, 1] with training-fold statistics.
+      reconstruction: [B, ...] decoder output (in [0, 1] under the paper's sigmoid).
+      target: [B, ...] input scaled with training-fold statistics (to [0, 1] in the paper).
       mask: [B].
 
     Returns:

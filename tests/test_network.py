@@ -146,6 +146,10 @@ def test_impossible_combinations_are_refused_at_config_time_naming_the_keys():
                                                            "train.crop_percentile": 0.0})
     assert "--config.train.crop_percentile" in _refusal(**{"features.crop_seconds": 6.0})
     assert "no training signal is on" in _refusal(**{"signals.softmax.weight": 0.0})
+    # the paper's sigmoid decoder cannot reach standardised (or unscaled) targets
+    message = _refusal(**{"signals.reconstruction.weight": 1.0, "train.input_scaling": "standardize"})
+    assert "--config.signals.reconstruction.output=sigmoid" in message and "output=linear" in message
+    assert "input_scaling=minmax" in message
 
 
 def test_any_signal_on_any_encoder_where_shapes_allow():
@@ -311,4 +315,17 @@ def test_parallel_cnn_pool_is_checked_when_the_method_is_built():
     config.model.parallel_cnn.pool = "max_mean"
     config.model.conv_weight_grad = "pooled"
     with pytest.raises(SerJaxError, match=r"--config\.model\.parallel_cnn\.pool='max_mean'.*auto, gemm or xla"):
+        method.from_config(config)
+
+
+def test_a_linear_decoder_takes_standardised_inputs():
+    from configs import sa
+
+    config = sa.get_config()
+    config.train.input_scaling = "standardize"
+    config.signals.reconstruction.output = "linear"
+    method.check(config)
+    assert method.from_config(config).signals[-1].output == "linear"
+    config.signals.reconstruction.output = "tanh"
+    with pytest.raises(SerJaxError, match=r"--config\.signals\.reconstruction\.output='tanh': sigmoid \| linear"):
         method.from_config(config)

@@ -190,3 +190,36 @@ def test_weight_averaging_keeps_the_moving_average_of_the_parameters():
     for got, want in zip(jax.tree_util.tree_leaves(state.ema), jax.tree_util.tree_leaves(expected)):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert steps.averaged(state).params is state.ema
+
+
+def test_a_linear_decoder_starts_at_the_per_cell_mean_of_standardised_inputs():
+    """output='linear' (for standardised inputs, which a sigmoid cannot reach): the output bias
+    starts at each cell's training-fold mean itself, no logit, and the output takes negative values."""
+    from pathlib import Path
+
+    from ser_jax import feature_cache, features, input_pipeline
+
+    rng = np.random.default_rng(1)
+    n, t, f = 24, 24, 16
+    profile = np.linspace(-60.0, 0.0, f)[None, None, :] + np.linspace(0, 10, t)[None, :, None]
+    data = (profile + rng.normal(0, 3, (n, t, f))).astype(np.float32)
+    params = dataclasses.replace(features.PRESETS["tripathi_mel"], crop_seconds=1.0)
+    store = feature_cache.FeatureStore(path=Path("."), params=params, lengths=np.full(n, t), data=data,
+                                       offsets=None, computed=False)
+    records = np.arange(n)
+    scaler = input_pipeline.fit_scaler("standardize", store, records, np.full(n, t))
+    source = input_pipeline.Source(store, records, np.zeros(n, np.int32), scaler, input_pipeline.InputShape(True))
+    x, lengths = source.features_of(records)
+    batch = {"x": x, "length": lengths, "label": np.zeros(n, np.int32), "mask": np.ones(n, np.float32)}
+    mse = {}
+    for init in ("zero", "mean"):
+        method = Method(ParallelCNN(channels=4), (Reconstruction(decoder_dims=(8,), init_bias=init, output="linear"),))
+        state = steps.create_train_state(method, 2, optax.adadelta(1.0), KEY, batch)
+        state = state.replace(params=method.init_params(state.params, source))
+        mse[init] = float(jax.jit(functools.partial(steps.eval_step, method=method, num_classes=2))(state, batch)["recon_se"]) / n
+    np.testing.assert_allclose(state.params["decoder_out"]["bias"], x.mean(axis=0).reshape(-1), rtol=1e-5, atol=1e-5)
+    out = method.network(2).apply({"params": state.params, "batch_stats": state.batch_stats}, batch["x"],
+                                  batch["length"], train=False)
+    assert float(out["reconstruction"].min()) < -0.5  # a sigmoid could not go there
+    # the bias removes the squared per-cell means from the error (the kernel's random output stays)
+    assert mse["zero"] - mse["mean"] == pytest.approx(float(np.mean(x.mean(axis=0) ** 2)), rel=0.2)

@@ -140,34 +140,42 @@ def test_optimizer_warm_up_cosine_decay_and_decoupled_weight_decay():
         train.build_optimizer(optim, total_steps=110)
 
 
-def test_reconstruction_decoder_starts_at_the_per_cell_training_mean():
-    """With Adadelta the decoder barely moves from its initial output, so a zero-initialised
-    output bias left every cell near 0.5 (the MSE of a constant 0.5). `init_bias="mean"`
-    starts it at each cell's training-fold mean: the best input-independent predictor."""
+def _decoder_at_start(scaling: str, seed: int, **decoder):
+    """dB-like inputs structured per cell, scaled (`scaling`) with their own statistics, and for
+    each init_bias the decoder's reconstruction MSE at initialisation; with the last method and
+    state built."""
     from pathlib import Path
 
     from ser_jax import feature_cache, features, input_pipeline
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     n, t, f = 24, 24, 16
     profile = np.linspace(-60.0, 0.0, f)[None, None, :] + np.linspace(0, 10, t)[None, :, None]
-    data = (profile + rng.normal(0, 3, (n, t, f))).astype(np.float32)  # dB-like, structured per cell
+    data = (profile + rng.normal(0, 3, (n, t, f))).astype(np.float32)
     params = dataclasses.replace(features.PRESETS["tripathi_mel"], crop_seconds=1.0)
     store = feature_cache.FeatureStore(path=Path("."), params=params, lengths=np.full(n, t), data=data,
                                        offsets=None, computed=False)
     records = np.arange(n)
-    scaler = input_pipeline.fit_scaler("minmax", store, records, np.full(n, t))
+    scaler = input_pipeline.fit_scaler(scaling, store, records, np.full(n, t))
     source = input_pipeline.Source(store, records, np.zeros(n, np.int32), scaler, input_pipeline.InputShape(True))
     x, lengths = source.features_of(records)
     batch = {"x": x, "length": lengths, "label": np.zeros(n, np.int32), "mask": np.ones(n, np.float32)}
-    per_cell_mean = float(np.mean((x - x.mean(axis=0)) ** 2))
     mse = {}
     for init in ("zero", "mean"):
-        method = Method(ParallelCNN(channels=4), (Reconstruction(decoder_dims=(8,), init_bias=init),))
+        method = Method(ParallelCNN(channels=4), (Reconstruction(decoder_dims=(8,), init_bias=init, **decoder),))
         state = steps.create_train_state(method, 2, optax.adadelta(1.0), KEY, batch)
         state = state.replace(params=method.init_params(state.params, source))
         out = jax.jit(functools.partial(steps.eval_step, method=method, num_classes=2))(state, batch)
         mse[init] = float(out["recon_se"]) / n
+    return x, batch, mse, method, state
+
+
+def test_reconstruction_decoder_starts_at_the_per_cell_training_mean():
+    """With Adadelta the decoder barely moves from its initial output, so a zero-initialised
+    output bias left every cell near 0.5 (the MSE of a constant 0.5). `init_bias="mean"`
+    starts it at each cell's training-fold mean: the best input-independent predictor."""
+    x, _, mse, _, _ = _decoder_at_start("minmax", 0)
+    per_cell_mean = float(np.mean((x - x.mean(axis=0)) ** 2))
     assert mse["mean"] < 1.2 * per_cell_mean and mse["zero"] > 2 * per_cell_mean
 
 
@@ -195,28 +203,7 @@ def test_weight_averaging_keeps_the_moving_average_of_the_parameters():
 def test_a_linear_decoder_starts_at_the_per_cell_mean_of_standardised_inputs():
     """output='linear' (for standardised inputs, which a sigmoid cannot reach): the output bias
     starts at each cell's training-fold mean itself, no logit, and the output takes negative values."""
-    from pathlib import Path
-
-    from ser_jax import feature_cache, features, input_pipeline
-
-    rng = np.random.default_rng(1)
-    n, t, f = 24, 24, 16
-    profile = np.linspace(-60.0, 0.0, f)[None, None, :] + np.linspace(0, 10, t)[None, :, None]
-    data = (profile + rng.normal(0, 3, (n, t, f))).astype(np.float32)
-    params = dataclasses.replace(features.PRESETS["tripathi_mel"], crop_seconds=1.0)
-    store = feature_cache.FeatureStore(path=Path("."), params=params, lengths=np.full(n, t), data=data,
-                                       offsets=None, computed=False)
-    records = np.arange(n)
-    scaler = input_pipeline.fit_scaler("standardize", store, records, np.full(n, t))
-    source = input_pipeline.Source(store, records, np.zeros(n, np.int32), scaler, input_pipeline.InputShape(True))
-    x, lengths = source.features_of(records)
-    batch = {"x": x, "length": lengths, "label": np.zeros(n, np.int32), "mask": np.ones(n, np.float32)}
-    mse = {}
-    for init in ("zero", "mean"):
-        method = Method(ParallelCNN(channels=4), (Reconstruction(decoder_dims=(8,), init_bias=init, output="linear"),))
-        state = steps.create_train_state(method, 2, optax.adadelta(1.0), KEY, batch)
-        state = state.replace(params=method.init_params(state.params, source))
-        mse[init] = float(jax.jit(functools.partial(steps.eval_step, method=method, num_classes=2))(state, batch)["recon_se"]) / n
+    x, batch, mse, method, state = _decoder_at_start("standardize", 1, output="linear")
     np.testing.assert_allclose(state.params["decoder_out"]["bias"], x.mean(axis=0).reshape(-1), rtol=1e-5, atol=1e-5)
     out = method.network(2).apply({"params": state.params, "batch_stats": state.batch_stats}, batch["x"],
                                   batch["length"], train=False)

@@ -136,10 +136,10 @@ def valid_half_mean_pool(x: jax.Array, lengths: jax.Array) -> jax.Array:
     neither) → [B, 2, 2, C]; padding rows never enter it."""
     b, h, w, c = x.shape
     w2 = w // 2
-    cols = x[:, :, :2 * w2].reshape(b, h, 2, w2, c).mean(axis=3)  # [B, H, 2, C]
-    halves = _time_halves(lengths, h).astype(x.dtype)  # [B, H, 2]
+    cols = x[:, :, :2 * w2].reshape(b, h, 2, w2, c).astype(jnp.float32).mean(axis=3)  # [B, H, 2, C], float32 sums
+    halves = _time_halves(lengths, h).astype(jnp.float32)  # [B, H, 2]
     sums = jnp.einsum("bhk,bhjc->bkjc", halves, cols)
-    return sums / jnp.maximum(halves.sum(axis=1), 1)[:, :, None, None]
+    return (sums / jnp.maximum(halves.sum(axis=1), 1)[:, :, None, None]).astype(x.dtype)
 
 
 def dot_float32_sums(lhs, rhs, dimension_numbers, precision=None, **_):

@@ -265,6 +265,9 @@ def test_valid_half_mean_pool_by_hand_and_without_padding():
     padded = x.at[:, 4:].set(1e6)
     np.testing.assert_array_equal(layers.valid_half_mean_pool(padded, jnp.array([4])),
                                   layers.valid_half_mean_pool(x, jnp.array([4])))
+    half = layers.valid_half_mean_pool(x.astype(jnp.bfloat16), jnp.array([4]))  # summed in float32, returned in bf16
+    assert half.dtype == jnp.bfloat16
+    np.testing.assert_allclose(half.astype(jnp.float32)[0, :, :, 0], [[3.0, 5.0], [13.0, 15.0]])
 
 
 def test_parallel_cnn_max_mean_pool_adds_each_quadrants_mean_and_keeps_the_max_features():

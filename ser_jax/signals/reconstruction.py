@@ -19,8 +19,9 @@ def default_config() -> ml_collections.ConfigDict:
     c.weight = 0.0  # λ2 (000); 0 turns reconstruction and its decoder off
     c.hidden = 64  # the branch's FC + BN width (not given: same as the embedding)
     c.decoder_dims = (256,)  # decoder hidden FCs before the sigmoid output (not given)
-    # Start the output layer's bias at the logit of each input cell's training-fold mean, so
-    # the decoder starts where a constant predictor would end (mean) rather than at 0.5 (zero).
+    # Start the output layer's bias at each input cell's training-fold mean (its logit under a
+    # sigmoid), so the decoder starts where a constant predictor would end (mean) rather than at
+    # 0.5 or 0 (zero).
     c.init_bias = "mean"
     # The decoder's output layer: sigmoid (the paper: its target, the input min-max scaled to
     # [0, 1], needs --config.train.input_scaling=minmax) | linear (any scaling, e.g. standardize)
@@ -33,8 +34,8 @@ OUTPUTS = ("sigmoid", "linear")
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Reconstruction(Signal):
-    """FC + BN + ReLU (+ the encoder's head dropout) on the trunk → decoder FCs → sigmoid
-    output of the input's shape; the loss is its MSE against the (scaled) input.
+    """FC + BN + ReLU (+ the encoder's head dropout) on the trunk → decoder FCs → sigmoid (or
+    linear) output of the input's shape; the loss is its MSE against the (scaled) input.
 
     Attributes:
       hidden: width of the branch's FC + BN layer.

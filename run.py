@@ -65,7 +65,7 @@ def resolve_paths(config, environ) -> None:
         data_root = environ.get("SER_JAX_DATA", "")
         folder = data_folder(config.data.corpus)
         if not config.data.root and data_root and folder:
-            candidate = Path(data_root).expanduser() / folder
+            candidate = Path(data_root).expanduser().resolve() / folder  # absolute: the run's paths hold from any folder
             if candidate.is_dir():
                 config.data.root = str(candidate)
         if not config.cache_dir:

@@ -15,7 +15,7 @@ from ser_jax.corpora import load_corpus
 @pytest.fixture(scope="session")
 def emodb_root() -> Path:
     data = os.environ.get("SER_JAX_DATA", "")
-    root = Path(data) / "emodb" if data else None
+    root = Path(data).expanduser().resolve() / "emodb" if data else None  # absolute: tests write its paths into CSVs elsewhere
     if root is None or not (root / "wav").is_dir():
         message = f"EmoDB not found: set SER_JAX_DATA to the folder holding emodb/wav (got {data!r})"
         if os.environ.get("CI"):

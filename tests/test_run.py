@@ -105,3 +105,17 @@ def test_status_reads_a_workdir_without_training(described):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == f"{workdir}: not started"
     assert not (workdir / "config.json").exists()  # nothing written
+
+
+def test_a_relative_data_folder_gives_an_absolute_data_root(emodb_root, monkeypatch):
+    """SER_JAX_DATA=../shared/data (the README's form) is resolved once: the run's config and every
+    path derived from it hold from any folder (a manifest elsewhere, predict run from another one)."""
+    import importlib
+
+    from configs import base
+
+    run = importlib.import_module("run")
+    monkeypatch.chdir(emodb_root.parent.parent)
+    config = base.get_config()
+    run.resolve_paths(config, {"SER_JAX_DATA": emodb_root.parent.name})
+    assert Path(config.data.root).is_absolute() and Path(config.data.root) == emodb_root

@@ -18,7 +18,7 @@ def default_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.weight = 0.0  # λ2 (000); 0 turns reconstruction and its decoder off
     c.hidden = 64  # the branch's FC + BN width (not given: same as the embedding)
-    c.decoder_dims = (256,)  # decoder hidden FCs before the sigmoid output (not given)
+    c.decoder_dims = (256,)  # decoder hidden FCs before the output layer (not given)
     # Start the output layer's bias at each input cell's training-fold mean (its logit under a
     # sigmoid), so the decoder starts where a constant predictor would end (mean) rather than at
     # 0.5 or 0 (zero).

@@ -1,6 +1,7 @@
-"""Mean ± std test UA of each run of a sweep folder, and of each variant's seed ensemble
-(where it has several seeds with class probabilities), over the folds whose test speaker
-never served to choose the recipe (docs/results/emodb_recipe: validation speakers 08, 09, 10).
+"""Mean ± std test UA of each run of a sweep folder, of each variant's (seed, fold) runs
+together, and of each variant's seed ensemble (where it has several seeds with class
+probabilities), over all folds and over the folds whose test speaker never served to choose the
+recipe (docs/results/emodb_recipe: validation speakers 08, 09, 10).
 
     python docs/results/emodb_methods/clean_folds.py WORKDIR
 """
@@ -27,6 +28,10 @@ def main(workdir: str) -> None:
     for results in sorted(Path(workdir).glob("runs/*/seed_*/results.json")):
         print(_line(f"{results.parent.parent.name}/{results.parent.name}", json.loads(results.read_text())["folds"]))
     for variant in sorted(Path(workdir).glob("runs/*")):
+        finished = sorted(variant.glob("seed_*/results.json"))
+        if len(finished) > 1:  # every (seed, fold) run of the variant together: the table's "30 runs" rows
+            runs = [f for r in finished for f in json.loads(r.read_text())["folds"]]
+            print(_line(f"{variant.name}, {len(finished)} seeds", runs).replace(" folds", " runs"))
         members = sorted(d for d in variant.glob("seed_*")  # finished seeds (results.json) with probabilities
                          if (d / rundir.RESULTS).exists() and rundir.read_probabilities(d / "fold_00") is not None)
         if len(members) > 1:

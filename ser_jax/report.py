@@ -32,9 +32,16 @@ def aggregate(fold_results: list[dict], classes) -> dict:
     return {"classes": list(classes), "folds": fold_results, **over_folds(fold_results, classes)}
 
 
-def markdown(summary: dict, title: str, figures: dict | None = None) -> str:
+# what the reconstruction MSE is measured against: the input as train.input_scaling scaled it
+RECONSTRUCTION_TARGET = {"minmax": "inputs min-max scaled to [0, 1]",
+                         "standardize": "inputs standardised, training-fold mean 0 and std 1",
+                         "none": "inputs unscaled"}
+
+
+def markdown(summary: dict, title: str, figures: dict | None = None, *, input_scaling: str = "minmax") -> str:
     """A table like the seeds' Table 1, the per-fold rows, the pooled confusion matrix and
-    links to `figures` ({caption: relative PNG path})."""
+    links to `figures` ({caption: relative PNG path}); `input_scaling` (train.input_scaling)
+    names the scale of the reconstruction MSE, where there is one."""
     pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
     m, s, p = summary["mean"], summary["std"], summary["pooled"]
     lines = [f"# {title}", "",
@@ -45,7 +52,7 @@ def markdown(summary: dict, title: str, figures: dict | None = None) -> str:
              f"{pct(p['macro_f1'])} |", ""]
     lines += [f"**Warning:** {w}." for w in summary.get("warnings", [])] + ([""] if summary.get("warnings") else [])
     if "recon_mse" in m:
-        lines += [f"Test reconstruction MSE (inputs scaled to [0, 1]): {m['recon_mse']:.5f} ± "
+        lines += [f"Test reconstruction MSE ({RECONSTRUCTION_TARGET[input_scaling]}): {m['recon_mse']:.5f} ± "
                   f"{s['recon_mse']:.5f}", ""]
     lines += ["| fold | best epoch | val UA | test WA | test UA | test macro-F1 | test n | time (s) |",
               "|---|---|---|---|---|---|---|---|"]

@@ -62,6 +62,7 @@ def test_training_writes_results_and_the_loss_falls(uninterrupted):
     assert embeddings["test"].shape == (39, 64) and embeddings["test_labels"].shape == (39,)
     assert embeddings["train"].shape[0] + embeddings["val"].shape[0] + 39 == 339  # the 4 classes
     assert fold["test"]["recon_mse"] > 0 and "recon_mse" in written["mean"]
+    assert "Test reconstruction MSE (inputs min-max scaled to [0, 1]):" in (workdir / "results.md").read_text()
     assert "val/recon_mse" in log[0]
     model_meta = json.loads((workdir / "fold_00" / "model.json").read_text())
     assert model_meta["classes"] == ["anger", "happiness", "neutral", "sadness"]

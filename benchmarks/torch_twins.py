@@ -28,7 +28,7 @@ def _conv_blocks(channels):
 
 class ParallelCNN(nn.Module):
     def __init__(self, frames, bins, num_classes, channels=200, kernel_sizes=((4, 6), (6, 8), (8, 10), (10, 12)),
-                 embed_dim=64, recon_dim=64, decoder_dims=(256,), dropout=0.5):
+                 embed_dim=64, recon_dim=64, decoder_dims=(256,), dropout=0.5, sigmoid_output=True):
         super().__init__()
         self.frames, self.bins = frames, bins
         self.convs = nn.ModuleList([nn.Conv2d(1, channels, k) for k in kernel_sizes])
@@ -40,7 +40,7 @@ class ParallelCNN(nn.Module):
         for d in decoder_dims:
             layers += [nn.Linear(prev, d), nn.ReLU()]
             prev = d
-        layers += [nn.Linear(prev, frames * bins), nn.Sigmoid()]
+        layers += [nn.Linear(prev, frames * bins)] + ([nn.Sigmoid()] if sigmoid_output else [])
         self.decoder = nn.Sequential(*layers)
 
     def forward(self, x):

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 # 001 3 s × 128 mel at 10 ms hop, EmoDB's mean length, full-length sequences; 002 4 s × 257
 # log-STFT, 400 frames, pairs). default: the default configs' (strong recipe): the parallel CNN
 # at 64 bands cut at 104 frames (75th percentile of EmoDB's training lengths) with 32 kernels
-# per path and AdamW; 001 and 002 keep the seeds' sizes.
+# per path, AdamW and a linear decoder at λ2 = 0.03; 001 and 002 keep the seeds' sizes.
 SHAPES = {"paper": {"parallel_cnn": (188, 128), "conv_gru": (300, 128), "pairwise": (400, 257)},
           "default": {"parallel_cnn": (104, 64), "conv_gru": (300, 128), "pairwise": (400, 257)},
           "small": {"parallel_cnn": (63, 64), "conv_gru": (100, 64), "pairwise": (128, 64)}}
@@ -54,6 +54,7 @@ CHANNELS = {"paper": 200, "default": 32, "small": 32}
 PEAKS = {("NVIDIA H100 80GB HBM3", "float32"): 67e12, ("NVIDIA H100 80GB HBM3", "bfloat16"): 989e12,
          ("NVIDIA H200", "float32"): 67e12, ("NVIDIA H200", "bfloat16"): 989e12}
 NUM_CLASSES = 7
+RECON_WEIGHT = {"default": 0.03, "paper": 1.0, "small": 1.0}  # λ2 (the default's decoder is linear)
 
 
 def _rss_mb() -> float:
@@ -89,7 +90,6 @@ def _jax_step(model_name: str, size: str, batch: int, dtype: str, weight_grad: s
     from ser_jax.method import Method
     from ser_jax.signals.center import Center
     from ser_jax.signals.pairwise import Pairwise
-    from ser_jax.signals.reconstruction import Reconstruction
     from ser_jax.signals.softmax import Softmax
 
     frames, bins = SHAPES[size][model_name]
@@ -103,7 +103,7 @@ def _jax_step(model_name: str, size: str, batch: int, dtype: str, weight_grad: s
     if model_name == "parallel_cnn":
         method = Method(ParallelCNN(channels=CHANNELS[size], conv_weight_grad=weight_grad, dtype=jdtype,
                                     conv_dtype=cdtype),
-                        (Softmax(), Center(weight=4.0), Reconstruction(weight=1.0)))
+                        (Softmax(), Center(weight=4.0), _reconstruction(size)))
         tx = optax.adamw(3e-3, weight_decay=0.01) if size == "default" else optax.adadelta(1.0)
         data = {"x": x, "label": labels, "mask": mask, "length": lengths}
     elif model_name == "conv_gru":
@@ -122,6 +122,16 @@ def _jax_step(model_name: str, size: str, batch: int, dtype: str, weight_grad: s
     key = jax.random.PRNGKey(0)
     state = ser_steps.create_train_state(method, NUM_CLASSES, tx, key, data)
     return state, jax.jit(functools.partial(ser_steps.train_step, method=method), donate_argnums=0), data, key
+
+
+def _reconstruction(size: str):
+    """S+A+C's decoder: the default config's (a linear output at λ2 = 0.03, for standardised
+    input) or the paper's (a sigmoid at λ2 = 1)."""
+    from ser_jax.signals.reconstruction import Reconstruction
+
+    if size == "default":
+        return Reconstruction(weight=RECON_WEIGHT["default"], output="linear")
+    return Reconstruction(weight=RECON_WEIGHT["paper"])
 
 
 def build_jax(model_name: str, size: str, batch: int, dtype: str, gru_unroll: int, conv_dtype: str = "auto"):
@@ -171,7 +181,8 @@ def build_torch(model_name: str, size: str, batch: int, compiled: bool, dtype: s
     x = torch.rand(batch, frames, bins, device=dev)
     labels = (torch.arange(batch, device=dev) % NUM_CLASSES)
     if model_name == "parallel_cnn":
-        model = torch_twins.ParallelCNN(frames, bins, NUM_CLASSES, channels=CHANNELS[size]).to(dev)
+        model = torch_twins.ParallelCNN(frames, bins, NUM_CLASSES, channels=CHANNELS[size],
+                                        sigmoid_output=size != "default").to(dev)
         optimizer = (torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01) if size == "default"
                      else torch.optim.Adadelta(model.parameters(), lr=1.0))
         dim, args = 64, (x, labels)
@@ -186,7 +197,8 @@ def build_torch(model_name: str, size: str, batch: int, compiled: bool, dtype: s
     centers = torch.zeros(NUM_CLASSES, dim, device=dev)
     model.train()
     amp_dtype = torch.bfloat16 if dtype == "bfloat16" else None
-    step = torch_twins.make_step(model_name, model, optimizer, centers, amp_dtype=amp_dtype)
+    step = torch_twins.make_step(model_name, model, optimizer, centers, recon_weight=RECON_WEIGHT[size],
+                                 amp_dtype=amp_dtype)
     if compiled:
         step = torch.compile(step)
     sync = (lambda v: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda v: v.item())

@@ -52,8 +52,8 @@ def markdown(summary: dict, title: str, figures: dict | None = None, *, input_sc
              f"{pct(p['macro_f1'])} |", ""]
     lines += [f"**Warning:** {w}." for w in summary.get("warnings", [])] + ([""] if summary.get("warnings") else [])
     if "recon_mse" in m:
-        lines += [f"Test reconstruction MSE ({RECONSTRUCTION_TARGET[input_scaling]}): {m['recon_mse']:.5f} ± "
-                  f"{s['recon_mse']:.5f}", ""]
+        lines += [f"Test reconstruction MSE ({RECONSTRUCTION_TARGET[input_scaling]}): "
+                  f"{m['recon_mse']:.5f} ± {s['recon_mse']:.5f}", ""]
     lines += ["| fold | best epoch | val UA | test WA | test UA | test macro-F1 | test n | time (s) |",
               "|---|---|---|---|---|---|---|---|"]
     for r in summary["folds"]:

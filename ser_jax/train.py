@@ -132,10 +132,9 @@ def _train_and_evaluate(config, workdir: Path, out) -> dict:
         title += f" — with {input_pipeline.SPEAKER_NORMALIZATION}"
         summary["normalization"] = "speaker (transductive: uses the test speaker's unlabelled audio)"
     rundir.write_json(workdir / rundir.RESULTS, summary)
-    scaling = config.train.input_scaling
-    rundir.write_text(workdir / rundir.RESULTS_MD, report.markdown(summary, title, input_scaling=scaling))  # before any figure
-    figures = plots.run_figures(workdir, summary)
-    rundir.write_text(workdir / rundir.RESULTS_MD, report.markdown(summary, title, figures, input_scaling=scaling))
+    page = functools.partial(report.markdown, summary, title, input_scaling=config.train.input_scaling)
+    rundir.write_text(workdir / rundir.RESULTS_MD, page())  # before any figure
+    rundir.write_text(workdir / rundir.RESULTS_MD, page(plots.run_figures(workdir, summary)))
     out(f"mean over {len(results)} folds: WA {summary['mean']['wa']:.3f} ± {summary['std']['wa']:.3f}, "
         f"UA {summary['mean']['ua']:.3f} ± {summary['std']['ua']:.3f}; pooled WA {summary['pooled']['wa']:.3f} "
         f"UA {summary['pooled']['ua']:.3f}; written: {workdir / rundir.RESULTS_MD}")

@@ -65,16 +65,3 @@ def test_macro_f1_leaves_out_classes_absent_from_the_truth():
     # a: 4/(4+0+1) = 0.8, b: 6/(6+0+0) = 1
     assert metrics.macro_f1(confusion) == pytest.approx(0.9)
     assert np.isnan(metrics.macro_f1(np.zeros((2, 2), np.int64)))
-
-
-def test_results_md_names_the_scale_of_the_reconstruction_mse():
-    """The MSE of a standardised input is not on [0, 1]: results.md says which scale it is on."""
-    from ser_jax import report
-    folds = [{"fold": f"test={s}", "best_epoch": 3, "val": {"ua": 0.5},
-              "test": {"wa": 0.5, "ua": 0.5, "n": 4, "recon_mse": mse, "confusion": [[1, 1], [1, 1]]}}
-             for s, mse in (("03", 0.5), ("08", 0.7))]
-    summary = report.aggregate(folds, ["anger", "sadness"])
-    assert summary["mean"]["recon_mse"] == pytest.approx(0.6) and summary["std"]["recon_mse"] == pytest.approx(0.1)
-    assert "Test reconstruction MSE (inputs standardised, training-fold mean 0 and std 1): 0.60000 ± 0.10000" in \
-        report.markdown(summary, "t", input_scaling="standardize")
-    assert "Test reconstruction MSE (inputs min-max scaled to [0, 1]): 0.60000" in report.markdown(summary, "t")

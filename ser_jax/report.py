@@ -38,7 +38,7 @@ RECONSTRUCTION_TARGET = {"minmax": "inputs min-max scaled to [0, 1]",
                          "none": "inputs unscaled"}
 
 
-def markdown(summary: dict, title: str, figures: dict | None = None, *, input_scaling: str = "minmax") -> str:
+def markdown(summary: dict, title: str, figures: dict | None = None, *, input_scaling: str) -> str:
     """A table like the seeds' Table 1, the per-fold rows, the pooled confusion matrix and
     links to `figures` ({caption: relative PNG path}); `input_scaling` (train.input_scaling)
     names the scale of the reconstruction MSE, where there is one."""

@@ -14,4 +14,5 @@ def test_results_md_names_the_scale_of_the_reconstruction_mse():
     assert summary["mean"]["recon_mse"] == pytest.approx(0.6) and summary["std"]["recon_mse"] == pytest.approx(0.1)
     assert "Test reconstruction MSE (inputs standardised, training-fold mean 0 and std 1): 0.60000 ± 0.10000" in \
         report.markdown(summary, "t", input_scaling="standardize")
-    assert "Test reconstruction MSE (inputs min-max scaled to [0, 1]): 0.60000" in report.markdown(summary, "t")
+    assert "Test reconstruction MSE (inputs min-max scaled to [0, 1]): 0.60000" in \
+        report.markdown(summary, "t", input_scaling="minmax")

@@ -17,11 +17,14 @@ from ser_jax import ensemble, rundir
 TUNING_SPEAKERS = ("08", "09", "10")
 
 
-def _line(name: str, folds: list) -> str:
+def _line(name: str, folds: list, unit: str = "folds") -> str:
     clean = [f["test"]["ua"] for f in folds if f["fold"].split()[0].removeprefix("test=") not in TUNING_SPEAKERS]
     every = [f["test"]["ua"] for f in folds]
-    return (f"{name}: UA over all {len(every)} folds {100 * np.mean(every):.1f} ± {100 * np.std(every):.1f}; "
-            f"over the {len(clean)} folds never used for tuning {100 * np.mean(clean):.1f} ± {100 * np.std(clean):.1f}")
+    def pct(values):
+        return f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}"
+
+    return (f"{name}: UA over all {len(every)} {unit} {pct(every)}; "
+            f"over the {len(clean)} {unit} never used for tuning {pct(clean)}")
 
 
 def main(workdir: str) -> None:
@@ -31,7 +34,7 @@ def main(workdir: str) -> None:
         finished = sorted(variant.glob("seed_*/results.json"))
         if len(finished) > 1:  # every (seed, fold) run of the variant together: the table's "30 runs" rows
             runs = [f for r in finished for f in json.loads(r.read_text())["folds"]]
-            print(_line(f"{variant.name}, {len(finished)} seeds", runs).replace(" folds", " runs"))
+            print(_line(f"{variant.name}, {len(finished)} seeds", runs, unit="runs"))
         members = sorted(d for d in variant.glob("seed_*")  # finished seeds (results.json) with probabilities
                          if (d / rundir.RESULTS).exists() and rundir.read_probabilities(d / "fold_00") is not None)
         if len(members) > 1:

@@ -4,7 +4,8 @@
     python benchmarks/conv_paths.py --shape=32,300,128,1,32   # B,H,W,C_in,C_out: its first layer
 
 Each path is a set of XLA_FLAGS (XLA:CPU's default: YNNPACK for convolutions and dots; oneDNN;
-oneDNN's custom-call rewriter; XNNPACK off) and runs in its own process, with the same huge-page
+oneDNN's custom-call rewriter; XNNPACK off; convolutions left out of YNNPACK's fusions, so XLA's own
+convolution runs them) and runs in its own process, with the same huge-page
 setting run.py gives training (glibc.malloc.hugetlb=1, where the caller did not set
 GLIBC_TUNABLES). A row is the best of --repeats calls after one warm-up, for float32 operands,
 bfloat16 operands with a float32 result, and bfloat16 with a bfloat16 result; GFLOP/s counts
@@ -27,6 +28,7 @@ PATHS = {
     "onednn": "--xla_cpu_use_onednn=true",
     "onednn-custom-call": "--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true",
     "no-xnnpack": "--xla_cpu_use_xnnpack=false",
+    "no-ynn-conv": "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",
 }
 
 

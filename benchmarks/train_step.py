@@ -54,7 +54,8 @@ CHANNELS = {"paper": 200, "default": 32, "small": 32}
 PEAKS = {("NVIDIA H100 80GB HBM3", "float32"): 67e12, ("NVIDIA H100 80GB HBM3", "bfloat16"): 989e12,
          ("NVIDIA H200", "float32"): 67e12, ("NVIDIA H200", "bfloat16"): 989e12}
 NUM_CLASSES = 7
-RECON_WEIGHT = {"default": 0.03, "paper": 1.0, "small": 1.0}  # λ2 (the default's decoder is linear)
+# S+A+C's decoder output and λ2: the default config's (linear, for standardised input) or the paper's
+DECODER = {"default": ("linear", 0.03), "paper": ("sigmoid", 1.0), "small": ("sigmoid", 1.0)}
 
 
 def _rss_mb() -> float:
@@ -125,13 +126,11 @@ def _jax_step(model_name: str, size: str, batch: int, dtype: str, weight_grad: s
 
 
 def _reconstruction(size: str):
-    """S+A+C's decoder: the default config's (a linear output at λ2 = 0.03, for standardised
-    input) or the paper's (a sigmoid at λ2 = 1)."""
+    """S+A+C's reconstruction signal at this size's decoder (DECODER)."""
     from ser_jax.signals.reconstruction import Reconstruction
 
-    if size == "default":
-        return Reconstruction(weight=RECON_WEIGHT["default"], output="linear")
-    return Reconstruction(weight=RECON_WEIGHT["paper"])
+    output, weight = DECODER[size]
+    return Reconstruction(weight=weight, output=output)
 
 
 def build_jax(model_name: str, size: str, batch: int, dtype: str, gru_unroll: int, conv_dtype: str = "auto"):
@@ -182,7 +181,7 @@ def build_torch(model_name: str, size: str, batch: int, compiled: bool, dtype: s
     labels = (torch.arange(batch, device=dev) % NUM_CLASSES)
     if model_name == "parallel_cnn":
         model = torch_twins.ParallelCNN(frames, bins, NUM_CLASSES, channels=CHANNELS[size],
-                                        sigmoid_output=size != "default").to(dev)
+                                        sigmoid_output=DECODER[size][0] == "sigmoid").to(dev)
         optimizer = (torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01) if size == "default"
                      else torch.optim.Adadelta(model.parameters(), lr=1.0))
         dim, args = 64, (x, labels)
@@ -197,7 +196,7 @@ def build_torch(model_name: str, size: str, batch: int, compiled: bool, dtype: s
     centers = torch.zeros(NUM_CLASSES, dim, device=dev)
     model.train()
     amp_dtype = torch.bfloat16 if dtype == "bfloat16" else None
-    step = torch_twins.make_step(model_name, model, optimizer, centers, recon_weight=RECON_WEIGHT[size],
+    step = torch_twins.make_step(model_name, model, optimizer, centers, recon_weight=DECODER[size][1],
                                  amp_dtype=amp_dtype)
     if compiled:
         step = torch.compile(step)

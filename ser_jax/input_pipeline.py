@@ -19,7 +19,10 @@ from ser_jax import features
 from ser_jax.errors import SerJaxError
 
 
-SCALINGS = ("minmax", "standardize", "none")
+# train.input_scaling → what the model's input (and the reconstruction target) then is
+SCALINGS = {"minmax": "inputs min-max scaled to [0, 1]",
+            "standardize": "inputs standardised, training-fold mean 0 and std 1",
+            "none": "inputs unscaled"}
 
 
 _MIN_SPREAD = 1e-6  # a bin constant over the training fold keeps a finite scale
@@ -104,7 +107,7 @@ def fit_scaler(kind: str, store, records: np.ndarray, valid_frames: np.ndarray, 
         statistics after per-speaker normalisation.
     """
     if kind not in SCALINGS:
-        raise ValueError(f"input scaling {kind!r} is not one of {SCALINGS}")
+        raise SerJaxError(f"--config.train.input_scaling={kind!r} is not one of {' | '.join(SCALINGS)}")
     if kind == "none":
         return Scaler(kind, (0.0,), (1.0,))
     axis = 0 if per_bin else None

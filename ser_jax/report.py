@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ser_jax import metrics
+from ser_jax import input_pipeline, metrics
 
 
 def over_folds(fold_results: list[dict], classes) -> dict:
@@ -32,12 +32,6 @@ def aggregate(fold_results: list[dict], classes) -> dict:
     return {"classes": list(classes), "folds": fold_results, **over_folds(fold_results, classes)}
 
 
-# what the reconstruction MSE is measured against: the input as train.input_scaling scaled it
-RECONSTRUCTION_TARGET = {"minmax": "inputs min-max scaled to [0, 1]",
-                         "standardize": "inputs standardised, training-fold mean 0 and std 1",
-                         "none": "inputs unscaled"}
-
-
 def markdown(summary: dict, title: str, figures: dict | None = None, *, input_scaling: str) -> str:
     """A table like the seeds' Table 1, the per-fold rows, the pooled confusion matrix and
     links to `figures` ({caption: relative PNG path}); `input_scaling` (train.input_scaling)
@@ -52,7 +46,7 @@ def markdown(summary: dict, title: str, figures: dict | None = None, *, input_sc
              f"{pct(p['macro_f1'])} |", ""]
     lines += [f"**Warning:** {w}." for w in summary.get("warnings", [])] + ([""] if summary.get("warnings") else [])
     if "recon_mse" in m:
-        lines += [f"Test reconstruction MSE ({RECONSTRUCTION_TARGET[input_scaling]}): "
+        lines += [f"Test reconstruction MSE ({input_pipeline.SCALINGS[input_scaling]}): "
                   f"{m['recon_mse']:.5f} ± {s['recon_mse']:.5f}", ""]
     lines += ["| fold | best epoch | val UA | test WA | test UA | test macro-F1 | test n | time (s) |",
               "|---|---|---|---|---|---|---|---|"]

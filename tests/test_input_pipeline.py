@@ -50,7 +50,7 @@ def test_standardize_matches_the_concatenated_statistics(store):
     assert scaler.scale[0] == pytest.approx(1.0 / frames.std(), rel=1e-9)
     assert input_pipeline.fit_scaler("none", store, train, _all_frames(store, train))(frames[:2]) == \
         pytest.approx(frames[:2])
-    with pytest.raises(ValueError):
+    with pytest.raises(SerJaxError, match=r"--config.train.input_scaling='robust' is not one of minmax \| standardize"):
         input_pipeline.fit_scaler("robust", store, train, _all_frames(store, train))
 
 
